@@ -1,0 +1,160 @@
+//! The catalog: every piece of durable metadata (topics, partitions and their
+//! leader epochs, the offset index of stored chunks, the object table).
+//!
+//! [`Catalog`] is the interface; [`sql::SqlCatalog`] implements it on SQLite
+//! and PostgreSQL with the same SQL, and [`conformance`] is the suite both
+//! must pass.
+
+pub mod conformance;
+pub mod sql;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// A topic as the catalog records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRow {
+    /// Internal id; a topic deleted and created again gets a new one, so
+    /// the old one's chunks can never mix with the new one's.
+    pub id: i64,
+    pub name: String,
+    /// Kafka's topic id (16 bytes), reported in Metadata v10+.
+    pub uuid: [u8; 16],
+    pub partitions: i32,
+    /// Explicitly set topic configs.
+    pub configs: BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// A partition's durable state, returned when a leader takes it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionRow {
+    pub topic_id: i64,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub log_start: i64,
+    pub next_offset: i64,
+}
+
+/// One index entry: the consecutive batches of one partition stored in a
+/// byte range of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRow {
+    pub topic_id: i64,
+    pub partition: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub leader_epoch: i32,
+    pub object_id: i64,
+    pub byte_start: i64,
+    pub byte_len: i64,
+}
+
+/// An object registered before it is written, so that an object whose
+/// commit never happens is found and collected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub id: i64,
+    pub path: String,
+    /// The broker instance that registered it.
+    pub owner: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// One partition's share of a group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCommit {
+    pub leader_epoch: i32,
+    /// The chunk's base offset must equal the partition's `next_offset`,
+    /// and `chunk.last_offset + 1` becomes the new one.
+    pub chunk: ChunkRow,
+}
+
+/// A group commit: one object and the chunks it holds.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub object_id: i64,
+    pub object_size: i64,
+    /// Sorted by (topic id, partition), the order rows are locked in.
+    pub partitions: Vec<PartitionCommit>,
+    /// The object the next commit will use, registered in the same
+    /// transaction so that a flush costs one catalog transaction.
+    pub next_object: Option<ObjectRow>,
+}
+
+/// What happened to a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// These partitions no longer match the writer's epoch or offset (a new
+    /// leader, or the topic was deleted); nothing was committed.
+    Fenced(Vec<(i64, i32)>),
+}
+
+/// An object the collector may delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectableObject {
+    pub id: i64,
+    pub path: String,
+}
+
+/// Durable metadata. Implementations must pass [`conformance::run`].
+#[async_trait]
+pub trait Catalog: Send + Sync + 'static {
+    /// Creates the schema if it is missing.
+    async fn migrate(&self) -> Result<()>;
+
+    async fn create_topic(&self, topic: &TopicRow) -> Result<()>;
+    async fn list_topics(&self) -> Result<Vec<TopicRow>>;
+    /// Removes the topic, its partitions and its index rows. Objects that
+    /// no longer hold any chunk are collected later.
+    async fn delete_topic(&self, topic_id: i64) -> Result<()>;
+    async fn set_topic_configs(&self, topic_id: i64, configs: &BTreeMap<String, String>)
+        -> Result<()>;
+    /// Grows a topic to `count` partitions, led by `leader` from epoch 1,
+    /// and returns the new partitions.
+    async fn add_partitions(&self, topic_id: i64, count: i32, leader: &str)
+        -> Result<Vec<PartitionRow>>;
+
+    /// Takes over every partition of a topic: bumps each leader epoch so
+    /// that the previous leader's commits fail, and returns the new state.
+    async fn take_over(&self, topic_id: i64, leader: &str) -> Result<Vec<PartitionRow>>;
+
+    /// Registers an object as prepared before it is written.
+    async fn register_object(&self, object: &ObjectRow) -> Result<()>;
+    /// Commits a group: advances each partition's `next_offset` only if its
+    /// epoch and offset still match, inserts the chunks, marks the object
+    /// committed, and registers the next object, in one transaction.
+    async fn commit(&self, commit: &Commit) -> Result<CommitOutcome>;
+    /// Whether an object was committed (for commits whose outcome is unknown).
+    async fn object_committed(&self, object_id: i64) -> Result<bool>;
+
+    /// Chunks of a partition whose last offset is at or after `offset`, in
+    /// offset order.
+    async fn chunks_from(&self, topic_id: i64, partition: i32, offset: i64, limit: i64)
+        -> Result<Vec<ChunkRow>>;
+    /// The first chunk (by offset) holding a timestamp at or after `timestamp`.
+    async fn chunk_at_time(&self, topic_id: i64, partition: i32, timestamp: i64)
+        -> Result<Option<ChunkRow>>;
+    /// The chunk holding the partition's largest timestamp (earliest such).
+    async fn chunk_with_max_time(&self, topic_id: i64, partition: i32) -> Result<Option<ChunkRow>>;
+    /// Total stored bytes of a partition.
+    async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64>;
+
+    /// Moves a partition's log start forward (retention) and removes the
+    /// chunks wholly below it, if `leader_epoch` still leads it.
+    async fn advance_log_start(&self, topic_id: i64, partition: i32, leader_epoch: i32, log_start: i64)
+        -> Result<bool>;
+
+    /// Objects to delete: prepared ones past their expiry, and committed ones
+    /// that have held no chunk for `grace_ms`. Marks newly unreferenced
+    /// objects so that the grace period starts now.
+    async fn collectable_objects(&self, now_ms: i64, grace_ms: i64) -> Result<Vec<CollectableObject>>;
+    /// Forgets an object after its bytes were deleted.
+    async fn forget_object(&self, object_id: i64) -> Result<()>;
+}

@@ -1,0 +1,544 @@
+//! The catalog on SQL: one implementation for SQLite and PostgreSQL.
+//!
+//! Both run the same statements through sqlx's `Any` driver; the
+//! [`Dialect`] only chooses how a write transaction begins and how the
+//! connections are tuned. SQLite runs in WAL mode with `synchronous=FULL`
+//! (NORMAL can lose an acknowledged commit on power loss) behind a single
+//! writer connection, with a separate pool of readers.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+
+use super::*;
+use crate::error::StorageError;
+
+/// Which database the catalog runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    fn begin_write(self) -> &'static str {
+        match self {
+            // Take the write lock up front: a deferred transaction that
+            // upgrades from read to write can fail with SQLITE_BUSY.
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS topics (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        uuid TEXT NOT NULL,
+        partitions BIGINT NOT NULL,
+        configs TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS partitions (
+        topic_id BIGINT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        leader TEXT NOT NULL,
+        leader_epoch BIGINT NOT NULL,
+        log_start BIGINT NOT NULL,
+        next_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic_id, partition_id))",
+    "CREATE TABLE IF NOT EXISTS objects (
+        id BIGINT PRIMARY KEY,
+        path TEXT NOT NULL,
+        state TEXT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS objects_by_state ON objects (state, expires_ms)",
+    "CREATE TABLE IF NOT EXISTS chunks (
+        topic_id BIGINT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        base_offset BIGINT NOT NULL,
+        last_offset BIGINT NOT NULL,
+        max_timestamp BIGINT NOT NULL,
+        leader_epoch BIGINT NOT NULL,
+        object_id BIGINT NOT NULL,
+        byte_start BIGINT NOT NULL,
+        byte_len BIGINT NOT NULL,
+        PRIMARY KEY (topic_id, partition_id, base_offset))",
+    "CREATE INDEX IF NOT EXISTS chunks_by_last ON chunks (topic_id, partition_id, last_offset)",
+    "CREATE INDEX IF NOT EXISTS chunks_by_object ON chunks (object_id)",
+];
+
+const CHUNK_COLUMNS: &str =
+    "topic_id, partition_id, base_offset, last_offset, max_timestamp, leader_epoch, object_id, byte_start, byte_len";
+
+/// The catalog on a SQL database.
+pub struct SqlCatalog {
+    dialect: Dialect,
+    /// Serialises writes on SQLite (one connection); a normal pool on PostgreSQL.
+    writer: AnyPool,
+    /// Reads: index lookups on the fetch path must not queue behind commits.
+    reader: AnyPool,
+}
+
+impl SqlCatalog {
+    /// Connects to `sqlite://PATH` or `postgres://…` and creates the schema.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(StorageError::Catalog(format!(
+                "unsupported catalog URL `{url}`: use sqlite://PATH or postgres://…"
+            )));
+        };
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if dialect == Dialect::Sqlite {
+                            conn.execute("PRAGMA journal_mode=WAL").await?;
+                            conn.execute("PRAGMA synchronous=FULL").await?;
+                            conn.execute("PRAGMA busy_timeout=10000").await?;
+                        }
+                        Ok(())
+                    })
+                })
+        };
+        let (writer, reader) = match dialect {
+            Dialect::Sqlite => {
+                let writer = pool(1).connect_with(options.clone()).await?;
+                let reader = pool(4).connect_with(options).await?;
+                (writer, reader)
+            }
+            Dialect::Postgres => {
+                let p = pool(10).connect_with(options).await?;
+                (p.clone(), p)
+            }
+        };
+        let catalog = SqlCatalog {
+            dialect,
+            writer,
+            reader,
+        };
+        catalog.migrate().await?;
+        Ok(catalog)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Closes the pools, waiting for checked-out connections.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn topic_from_row(r: &AnyRow) -> Result<TopicRow> {
+    let uuid_hex: String = r.try_get("uuid")?;
+    let mut uuid = [0u8; 16];
+    for (i, b) in uuid.iter_mut().enumerate() {
+        *b = u8::from_str_radix(uuid_hex.get(i * 2..i * 2 + 2).unwrap_or("00"), 16).unwrap_or(0);
+    }
+    let configs: String = r.try_get("configs")?;
+    Ok(TopicRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        uuid,
+        partitions: r.try_get::<i64, _>("partitions")? as i32,
+        configs: serde_json::from_str(&configs)
+            .map_err(|e| StorageError::Catalog(format!("topic configs: {e}")))?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn partition_from_row(r: &AnyRow) -> Result<PartitionRow> {
+    Ok(PartitionRow {
+        topic_id: r.try_get("topic_id")?,
+        partition: r.try_get::<i64, _>("partition_id")? as i32,
+        leader_epoch: r.try_get::<i64, _>("leader_epoch")? as i32,
+        log_start: r.try_get("log_start")?,
+        next_offset: r.try_get("next_offset")?,
+    })
+}
+
+fn chunk_from_row(r: &AnyRow) -> Result<ChunkRow> {
+    Ok(ChunkRow {
+        topic_id: r.try_get("topic_id")?,
+        partition: r.try_get::<i64, _>("partition_id")? as i32,
+        base_offset: r.try_get("base_offset")?,
+        last_offset: r.try_get("last_offset")?,
+        max_timestamp: r.try_get("max_timestamp")?,
+        leader_epoch: r.try_get::<i64, _>("leader_epoch")? as i32,
+        object_id: r.try_get("object_id")?,
+        byte_start: r.try_get("byte_start")?,
+        byte_len: r.try_get("byte_len")?,
+    })
+}
+
+fn uuid_hex(uuid: &[u8; 16]) -> String {
+    uuid.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn configs_json(configs: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(configs).unwrap_or_else(|_| "{}".into())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation()
+                || d.message().contains("UNIQUE constraint failed")
+                || d.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Catalog for SqlCatalog {
+    async fn migrate(&self) -> Result<()> {
+        for stmt in SCHEMA {
+            self.writer.execute(*stmt).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_topic(&self, t: &TopicRow) -> Result<()> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO topics (id, name, uuid, partitions, configs, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.id)
+        .bind(&t.name)
+        .bind(uuid_hex(&t.uuid))
+        .bind(t.partitions as i64)
+        .bind(configs_json(&t.configs))
+        .bind(t.created_ms)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StorageError::TopicExists(t.name.clone()))
+            }
+            other => other?,
+        };
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicRow>> {
+        let rows = sqlx::query("SELECT id, name, uuid, partitions, configs, created_ms FROM topics ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(topic_from_row).collect()
+    }
+
+    async fn delete_topic(&self, topic_id: i64) -> Result<()> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        for stmt in [
+            "DELETE FROM chunks WHERE topic_id = $1",
+            "DELETE FROM partitions WHERE topic_id = $1",
+            "DELETE FROM topics WHERE id = $1",
+        ] {
+            sqlx::query(stmt).bind(topic_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_topic_configs(&self, topic_id: i64, configs: &BTreeMap<String, String>) -> Result<()> {
+        let r = sqlx::query("UPDATE topics SET configs = $1 WHERE id = $2")
+            .bind(configs_json(configs))
+            .bind(topic_id)
+            .execute(&self.writer)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StorageError::UnknownTopic(format!("id {topic_id}")));
+        }
+        Ok(())
+    }
+
+    async fn add_partitions(&self, topic_id: i64, count: i32, leader: &str) -> Result<Vec<PartitionRow>> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let current: i64 = sqlx::query("SELECT partitions FROM topics WHERE id = $1")
+            .bind(topic_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StorageError::UnknownTopic(format!("id {topic_id}")))?
+            .try_get(0)?;
+        let mut rows = Vec::new();
+        for p in current..count as i64 {
+            sqlx::query(
+                "INSERT INTO partitions (topic_id, partition_id, leader, leader_epoch, log_start, next_offset) VALUES ($1, $2, $3, 1, 0, 0)",
+            )
+            .bind(topic_id)
+            .bind(p)
+            .bind(leader)
+            .execute(&mut *tx)
+            .await?;
+            rows.push(PartitionRow {
+                topic_id,
+                partition: p as i32,
+                leader_epoch: 1,
+                log_start: 0,
+                next_offset: 0,
+            });
+        }
+        if count as i64 > current {
+            sqlx::query("UPDATE topics SET partitions = $1 WHERE id = $2")
+                .bind(count as i64)
+                .bind(topic_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn take_over(&self, topic_id: i64, leader: &str) -> Result<Vec<PartitionRow>> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        sqlx::query("UPDATE partitions SET leader_epoch = leader_epoch + 1, leader = $1 WHERE topic_id = $2")
+            .bind(leader)
+            .bind(topic_id)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT topic_id, partition_id, leader_epoch, log_start, next_offset FROM partitions WHERE topic_id = $1 ORDER BY partition_id",
+        )
+        .bind(topic_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(partition_from_row).collect()
+    }
+
+    async fn register_object(&self, o: &ObjectRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO objects (id, path, state, size_bytes, owner, created_ms, expires_ms) VALUES ($1, $2, 'prepared', 0, $3, $4, $5)",
+        )
+        .bind(o.id)
+        .bind(&o.path)
+        .bind(&o.owner)
+        .bind(o.created_ms)
+        .bind(o.expires_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(&self, c: &Commit) -> Result<CommitOutcome> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let mut fenced = Vec::new();
+        for p in &c.partitions {
+            let r = sqlx::query(
+                "UPDATE partitions SET next_offset = $1 WHERE topic_id = $2 AND partition_id = $3 AND leader_epoch = $4 AND next_offset = $5",
+            )
+            .bind(p.chunk.last_offset + 1)
+            .bind(p.chunk.topic_id)
+            .bind(p.chunk.partition as i64)
+            .bind(p.leader_epoch as i64)
+            .bind(p.chunk.base_offset)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                fenced.push((p.chunk.topic_id, p.chunk.partition));
+            }
+        }
+        if !fenced.is_empty() {
+            tx.rollback().await?;
+            return Ok(CommitOutcome::Fenced(fenced));
+        }
+        for group in c.partitions.chunks(64) {
+            let mut sql = format!("INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES ");
+            for i in 0..group.len() {
+                let b = i * 9;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+                ));
+            }
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for p in group {
+                let ch = &p.chunk;
+                q = q
+                    .bind(ch.topic_id)
+                    .bind(ch.partition as i64)
+                    .bind(ch.base_offset)
+                    .bind(ch.last_offset)
+                    .bind(ch.max_timestamp)
+                    .bind(ch.leader_epoch as i64)
+                    .bind(ch.object_id)
+                    .bind(ch.byte_start)
+                    .bind(ch.byte_len);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        let r = sqlx::query("UPDATE objects SET state = 'committed', size_bytes = $1 WHERE id = $2")
+            .bind(c.object_size)
+            .bind(c.object_id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() != 1 {
+            return Err(StorageError::Catalog(format!(
+                "object {} was not registered before its commit",
+                c.object_id
+            )));
+        }
+        if let Some(o) = &c.next_object {
+            sqlx::query(
+                "INSERT INTO objects (id, path, state, size_bytes, owner, created_ms, expires_ms) VALUES ($1, $2, 'prepared', 0, $3, $4, $5)",
+            )
+            .bind(o.id)
+            .bind(&o.path)
+            .bind(&o.owner)
+            .bind(o.created_ms)
+            .bind(o.expires_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn object_committed(&self, object_id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT state FROM objects WHERE id = $1")
+            .bind(object_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<String, _>(0)? != "prepared",
+            None => false,
+        })
+    }
+
+    async fn chunks_from(&self, topic_id: i64, partition: i32, offset: i64, limit: i64) -> Result<Vec<ChunkRow>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND last_offset >= $3 ORDER BY last_offset LIMIT $4"
+        )))
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(offset)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(chunk_from_row).collect()
+    }
+
+    async fn chunk_at_time(&self, topic_id: i64, partition: i32, timestamp: i64) -> Result<Option<ChunkRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND max_timestamp >= $3 ORDER BY base_offset LIMIT 1"
+        )))
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(timestamp)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(chunk_from_row).transpose()
+    }
+
+    async fn chunk_with_max_time(&self, topic_id: i64, partition: i32) -> Result<Option<ChunkRow>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CHUNK_COLUMNS} FROM chunks WHERE topic_id = $1 AND partition_id = $2 ORDER BY max_timestamp DESC, base_offset ASC LIMIT 1"
+        )))
+        .bind(topic_id)
+        .bind(partition as i64)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(chunk_from_row).transpose()
+    }
+
+    async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(byte_len), 0) AS total FROM chunks WHERE topic_id = $1 AND partition_id = $2",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .fetch_one(&self.reader)
+        .await?;
+        // SUM is NUMERIC on PostgreSQL and INTEGER on SQLite.
+        Ok(row
+            .try_get::<i64, _>(0)
+            .or_else(|_| row.try_get::<f64, _>(0).map(|f| f as i64))
+            .or_else(|_| {
+                row.try_get::<String, _>(0)
+                    .map(|s| s.parse::<f64>().unwrap_or(0.0) as i64)
+            })?)
+    }
+
+    async fn advance_log_start(&self, topic_id: i64, partition: i32, leader_epoch: i32, log_start: i64) -> Result<bool> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let r = sqlx::query(
+            "UPDATE partitions SET log_start = $1 WHERE topic_id = $2 AND partition_id = $3 AND leader_epoch = $4 AND log_start < $1 AND next_offset >= $1",
+        )
+        .bind(log_start)
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(leader_epoch as i64)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND last_offset < $3")
+            .bind(topic_id)
+            .bind(partition as i64)
+            .bind(log_start)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn collectable_objects(&self, now_ms: i64, grace_ms: i64) -> Result<Vec<CollectableObject>> {
+        sqlx::query(
+            "UPDATE objects SET state = 'unreferenced', expires_ms = $1 WHERE state = 'committed' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_id = objects.id)",
+        )
+        .bind(now_ms + grace_ms)
+        .execute(&self.writer)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT id, path FROM objects WHERE state IN ('prepared', 'unreferenced') AND expires_ms < $1 ORDER BY id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CollectableObject {
+                    id: r.try_get("id")?,
+                    path: r.try_get("path")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_object(&self, object_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM objects WHERE id = $1 AND state <> 'committed'")
+            .bind(object_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,76 @@
+//! Storage errors. Each maps to the Kafka error code a client should see,
+//! and its text is the `error_message` that explains it.
+
+use sluice_protocol::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("topic `{0}` does not exist")]
+    UnknownTopic(String),
+    #[error("partition {partition} of topic `{topic}` does not exist (the topic has {count} partitions)")]
+    UnknownPartition {
+        topic: String,
+        partition: i32,
+        count: i32,
+    },
+    #[error("topic `{0}` already exists")]
+    TopicExists(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("offset {offset} is out of range for {topic}-{partition}: the log holds [{log_start}, {high_watermark})")]
+    OffsetOutOfRange {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        log_start: i64,
+        high_watermark: i64,
+    },
+    #[error("this broker is no longer the leader of {topic}-{partition}")]
+    NotLeader { topic: String, partition: i32 },
+    #[error("{0}")]
+    InvalidRecord(#[from] sluice_protocol::batch::BatchError),
+    #[error("catalog error: {0}")]
+    Catalog(String),
+    #[error("object store error: {0}")]
+    Objects(String),
+    #[error("stored object `{0}` is corrupt: {1}")]
+    CorruptObject(String, String),
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+}
+
+impl StorageError {
+    pub fn code(&self) -> ErrorCode {
+        use StorageError as S;
+        match self {
+            S::UnknownTopic(_) | S::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
+            S::TopicExists(_) => ErrorCode::TopicAlreadyExists,
+            S::InvalidTopic(_) => ErrorCode::InvalidTopicException,
+            S::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            S::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            S::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            S::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+            S::InvalidRecord(e) => e.code(),
+            S::Catalog(_) | S::Objects(_) | S::CorruptObject(..) => ErrorCode::KafkaStorageError,
+            S::ShuttingDown => ErrorCode::NotLeaderOrFollower,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        StorageError::Catalog(e.to_string())
+    }
+}
+
+impl From<object_store::Error> for StorageError {
+    fn from(e: object_store::Error) -> Self {
+        StorageError::Objects(e.to_string())
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,33 @@
+//! Durable storage for Sluice: record bytes in an object store, everything
+//! else in a SQL catalog.
+//!
+//! - [`catalog`]: the `Catalog` trait and its SQL implementation that runs on
+//!   SQLite (embedded) and PostgreSQL (clusters) from one code path.
+//! - [`objects`]: the object store (local directory or memory) and the format
+//!   of the objects a group commit writes.
+//! - [`partition`]: a partition's in-memory state on its leader: high
+//!   watermark, log start and the tail of recent batches.
+//! - [`commit`]: the group commit that sequences offsets, writes one object
+//!   for many partitions and commits it to the catalog under the leader epoch.
+//! - [`storage`]: the service the broker calls: topics, append, read, list
+//!   offsets, retention and garbage collection.
+
+pub mod catalog;
+pub mod commit;
+pub mod error;
+pub mod objects;
+pub mod partition;
+pub mod storage;
+pub mod topic_config;
+
+pub use error::StorageError;
+pub use storage::{Storage, StorageOptions};
+
+/// Milliseconds since the Unix epoch by the wall clock. Used for record
+/// timestamps and expiry times, never for safety decisions.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
