@@ -65,7 +65,9 @@ pub enum BatchError {
     Truncated(String),
     #[error("record batch has magic {0}; only magic 2 (Kafka 0.11+) is accepted")]
     WrongMagic(i8),
-    #[error("record batch CRC mismatch: header says {stored:#010x}, contents give {computed:#010x}")]
+    #[error(
+        "record batch CRC mismatch: header says {stored:#010x}, contents give {computed:#010x}"
+    )]
     BadCrc { stored: u32, computed: u32 },
     #[error("invalid record batch: {0}")]
     Invalid(String),

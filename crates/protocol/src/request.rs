@@ -155,7 +155,11 @@ mod tests {
         b.put_i32(5);
         assert!(matches!(
             decode_request(b.freeze()),
-            Err(DecodeError::UnknownApi { api_key: 999, correlation_id: 5, .. })
+            Err(DecodeError::UnknownApi {
+                api_key: 999,
+                correlation_id: 5,
+                ..
+            })
         ));
 
         let f = frame(ApiKey::Metadata, 12, &MetadataRequest::default());
@@ -163,7 +167,10 @@ mod tests {
         v[2..4].copy_from_slice(&99i16.to_be_bytes());
         assert!(matches!(
             decode_request(v.freeze()),
-            Err(DecodeError::UnsupportedVersion { api_version: 99, .. })
+            Err(DecodeError::UnsupportedVersion {
+                api_version: 99,
+                ..
+            })
         ));
 
         let truncated = f.slice(..f.len() - 3);

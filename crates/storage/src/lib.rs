@@ -12,6 +12,7 @@
 //! - [`storage`]: the service the broker calls: topics, append, read, list
 //!   offsets, retention and garbage collection.
 
+pub mod cache;
 pub mod catalog;
 pub mod commit;
 pub mod error;

@@ -16,7 +16,9 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use object_store::{local::LocalFileSystem, memory::InMemory, path::Path, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    local::LocalFileSystem, memory::InMemory, path::Path, ObjectStore, ObjectStoreExt, PutPayload,
+};
 
 use crate::error::{Result, StorageError};
 
@@ -175,7 +177,8 @@ pub fn read_footer(object: &[u8]) -> std::result::Result<Vec<FooterEntry>, Strin
     if crc32c::crc32c(&object[..end]) != crc {
         return Err("object checksum mismatch".into());
     }
-    let footer_len = u32::from_be_bytes(object[end - 4..end].try_into().map_err(|_| "short")?) as usize;
+    let footer_len =
+        u32::from_be_bytes(object[end - 4..end].try_into().map_err(|_| "short")?) as usize;
     let footer_start = (end - 4)
         .checked_sub(footer_len)
         .ok_or("footer length exceeds the object")?;
@@ -218,9 +221,14 @@ mod tests {
     #[tokio::test]
     async fn stores_round_trip_on_disk_and_in_memory() {
         let dir = tempfile::tempdir().unwrap();
-        for url in [format!("file://{}", dir.path().display()), "memory://".to_string()] {
+        for url in [
+            format!("file://{}", dir.path().display()),
+            "memory://".to_string(),
+        ] {
             let o = Objects::open(&url).unwrap();
-            o.put("objects/a", Bytes::from_static(b"hello world")).await.unwrap();
+            o.put("objects/a", Bytes::from_static(b"hello world"))
+                .await
+                .unwrap();
             assert_eq!(&o.get_range("objects/a", 6, 5).await.unwrap()[..], b"world");
             assert_eq!(&o.get("objects/a").await.unwrap()[..], b"hello world");
             o.delete("objects/a").await.unwrap();

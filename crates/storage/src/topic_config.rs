@@ -30,7 +30,12 @@ pub struct ConfigDef {
     pub doc: &'static str,
 }
 
-const fn def(name: &'static str, default: &'static str, kind: Kind, doc: &'static str) -> ConfigDef {
+const fn def(
+    name: &'static str,
+    default: &'static str,
+    kind: Kind,
+    doc: &'static str,
+) -> ConfigDef {
     ConfigDef {
         name,
         default,
@@ -41,29 +46,144 @@ const fn def(name: &'static str, default: &'static str, kind: Kind, doc: &'stati
 
 /// Every topic config Sluice accepts, with Apache Kafka's defaults.
 pub const TOPIC_CONFIGS: &[ConfigDef] = &[
-    def("cleanup.policy", "delete", Kind::Choice(&["delete", "compact", "compact,delete", "delete,compact"]), "Retention policy: delete old data, or compact to the latest value per key."),
-    def("compression.type", "producer", Kind::Choice(&["producer"]), "Sluice stores batches as the producer compressed them."),
-    def("delete.retention.ms", "86400000", Kind::Long(0), "How long tombstones are kept on compacted topics."),
-    def("file.delete.delay.ms", "60000", Kind::Long(0), "Delay before deleting a file from the object store."),
-    def("flush.messages", "9223372036854775807", Kind::Long(1), "Accepted for compatibility; every acknowledged batch is already durable."),
-    def("flush.ms", "9223372036854775807", Kind::Long(0), "Accepted for compatibility; every acknowledged batch is already durable."),
-    def("index.interval.bytes", "4096", Kind::Long(0), "Accepted for compatibility."),
-    def("max.compaction.lag.ms", "9223372036854775807", Kind::Long(1), "Longest time a message stays ineligible for compaction."),
-    def("max.message.bytes", "1048588", Kind::Long(0), "Largest record batch size allowed, after compression."),
-    def("message.timestamp.after.max.ms", "3600000", Kind::Long(0), "How far a CreateTime timestamp may be ahead of the broker's clock."),
-    def("message.timestamp.before.max.ms", "9223372036854775807", Kind::Long(0), "How far a CreateTime timestamp may be behind the broker's clock."),
-    def("message.timestamp.type", "CreateTime", Kind::Choice(&["CreateTime", "LogAppendTime"]), "Whether record timestamps come from the producer or the broker."),
-    def("min.cleanable.dirty.ratio", "0.5", Kind::Ratio, "Dirty ratio at which compaction starts."),
-    def("min.compaction.lag.ms", "0", Kind::Long(0), "Shortest time a message stays uncompacted."),
-    def("min.insync.replicas", "1", Kind::Long(1), "Durability comes from the object store and catalog; accepted for compatibility."),
-    def("preallocate", "false", Kind::Bool, "Accepted for compatibility."),
-    def("retention.bytes", "-1", Kind::Long(-1), "Largest size a partition keeps before old data is removed; -1 for no limit."),
-    def("retention.ms", "604800000", Kind::Long(-1), "How long data is kept; -1 for ever."),
-    def("segment.bytes", "1073741824", Kind::Long(14), "Accepted for compatibility; Sluice stores data in group-commit objects."),
-    def("segment.index.bytes", "10485760", Kind::Long(4), "Accepted for compatibility."),
-    def("segment.jitter.ms", "0", Kind::Long(0), "Accepted for compatibility."),
-    def("segment.ms", "604800000", Kind::Long(1), "Accepted for compatibility."),
-    def("unclean.leader.election.enable", "false", Kind::Bool, "Accepted for compatibility; leadership moves by lease, never uncleanly."),
+    def(
+        "cleanup.policy",
+        "delete",
+        Kind::Choice(&["delete", "compact", "compact,delete", "delete,compact"]),
+        "Retention policy: delete old data, or compact to the latest value per key.",
+    ),
+    def(
+        "compression.type",
+        "producer",
+        Kind::Choice(&["producer"]),
+        "Sluice stores batches as the producer compressed them.",
+    ),
+    def(
+        "delete.retention.ms",
+        "86400000",
+        Kind::Long(0),
+        "How long tombstones are kept on compacted topics.",
+    ),
+    def(
+        "file.delete.delay.ms",
+        "60000",
+        Kind::Long(0),
+        "Delay before deleting a file from the object store.",
+    ),
+    def(
+        "flush.messages",
+        "9223372036854775807",
+        Kind::Long(1),
+        "Accepted for compatibility; every acknowledged batch is already durable.",
+    ),
+    def(
+        "flush.ms",
+        "9223372036854775807",
+        Kind::Long(0),
+        "Accepted for compatibility; every acknowledged batch is already durable.",
+    ),
+    def(
+        "index.interval.bytes",
+        "4096",
+        Kind::Long(0),
+        "Accepted for compatibility.",
+    ),
+    def(
+        "max.compaction.lag.ms",
+        "9223372036854775807",
+        Kind::Long(1),
+        "Longest time a message stays ineligible for compaction.",
+    ),
+    def(
+        "max.message.bytes",
+        "1048588",
+        Kind::Long(0),
+        "Largest record batch size allowed, after compression.",
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        "3600000",
+        Kind::Long(0),
+        "How far a CreateTime timestamp may be ahead of the broker's clock.",
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        "9223372036854775807",
+        Kind::Long(0),
+        "How far a CreateTime timestamp may be behind the broker's clock.",
+    ),
+    def(
+        "message.timestamp.type",
+        "CreateTime",
+        Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        "Whether record timestamps come from the producer or the broker.",
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        "0.5",
+        Kind::Ratio,
+        "Dirty ratio at which compaction starts.",
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "0",
+        Kind::Long(0),
+        "Shortest time a message stays uncompacted.",
+    ),
+    def(
+        "min.insync.replicas",
+        "1",
+        Kind::Long(1),
+        "Durability comes from the object store and catalog; accepted for compatibility.",
+    ),
+    def(
+        "preallocate",
+        "false",
+        Kind::Bool,
+        "Accepted for compatibility.",
+    ),
+    def(
+        "retention.bytes",
+        "-1",
+        Kind::Long(-1),
+        "Largest size a partition keeps before old data is removed; -1 for no limit.",
+    ),
+    def(
+        "retention.ms",
+        "604800000",
+        Kind::Long(-1),
+        "How long data is kept; -1 for ever.",
+    ),
+    def(
+        "segment.bytes",
+        "1073741824",
+        Kind::Long(14),
+        "Accepted for compatibility; Sluice stores data in group-commit objects.",
+    ),
+    def(
+        "segment.index.bytes",
+        "10485760",
+        Kind::Long(4),
+        "Accepted for compatibility.",
+    ),
+    def(
+        "segment.jitter.ms",
+        "0",
+        Kind::Long(0),
+        "Accepted for compatibility.",
+    ),
+    def(
+        "segment.ms",
+        "604800000",
+        Kind::Long(1),
+        "Accepted for compatibility.",
+    ),
+    def(
+        "unclean.leader.election.enable",
+        "false",
+        Kind::Bool,
+        "Accepted for compatibility; leadership moves by lease, never uncleanly.",
+    ),
 ];
 
 /// Looks up a known config by name.
@@ -73,14 +193,17 @@ pub fn definition(name: &str) -> Option<&'static ConfigDef> {
 
 /// Checks one config value, returning the value as it is stored.
 pub fn validate(name: &str, value: &str) -> Result<String> {
-    let d = definition(name).ok_or_else(|| {
-        StorageError::InvalidConfig(format!("unknown topic config `{name}`"))
-    })?;
-    let bad = |why: String| StorageError::InvalidConfig(format!("invalid value `{value}` for `{name}`: {why}"));
+    let d = definition(name)
+        .ok_or_else(|| StorageError::InvalidConfig(format!("unknown topic config `{name}`")))?;
+    let bad = |why: String| {
+        StorageError::InvalidConfig(format!("invalid value `{value}` for `{name}`: {why}"))
+    };
     let v = value.trim();
     match d.kind {
         Kind::Long(min) => {
-            let n: i64 = v.parse().map_err(|_| bad("expected a whole number".into()))?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| bad("expected a whole number".into()))?;
             if n < min {
                 return Err(bad(format!("must be at least {min}")));
             }
@@ -192,17 +315,31 @@ mod tests {
         assert!(validate("retention.ms", "-2").is_err());
         assert!(validate("retention.ms", "soon").is_err());
         assert_eq!(validate("cleanup.policy", "Compact").unwrap(), "compact");
-        assert_eq!(validate("cleanup.policy", "delete, compact").unwrap(), "delete,compact");
+        assert_eq!(
+            validate("cleanup.policy", "delete, compact").unwrap(),
+            "delete,compact"
+        );
         let e = validate("no.such.config", "1").unwrap_err();
-        assert!(e.to_string().contains("unknown topic config `no.such.config`"));
+        assert!(e
+            .to_string()
+            .contains("unknown topic config `no.such.config`"));
         assert!(validate("compression.type", "gzip").is_err());
 
         let c = TopicConfig::default();
         assert_eq!(c.retention_ms(), 604_800_000);
         assert_eq!(c.max_message_bytes(), 1_048_588);
         assert!(!c.log_append_time());
-        let c = TopicConfig::new([("message.timestamp.type".to_string(), "LogAppendTime".to_string())].into());
+        let c = TopicConfig::new(
+            [(
+                "message.timestamp.type".to_string(),
+                "LogAppendTime".to_string(),
+            )]
+            .into(),
+        );
         assert!(c.log_append_time());
-        assert_eq!(c.get("message.timestamp.type"), Some(("LogAppendTime".into(), true)));
+        assert_eq!(
+            c.get("message.timestamp.type"),
+            Some(("LogAppendTime".into(), true))
+        );
     }
 }

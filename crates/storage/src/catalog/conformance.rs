@@ -45,49 +45,113 @@ pub async fn run(catalog: &dyn Catalog) {
     };
 
     // Topics: create, a duplicate name is refused, list returns it whole.
-    catalog.create_topic(&topic).await.expect("create topic");
-    let dup = TopicRow { id: salt + 2, ..topic.clone() };
+    catalog
+        .create_topic(&topic, "b0")
+        .await
+        .expect("create topic");
+    let dup = TopicRow {
+        id: salt + 2,
+        ..topic.clone()
+    };
     assert!(
-        matches!(catalog.create_topic(&dup).await, Err(StorageError::TopicExists(n)) if n == name),
+        matches!(catalog.create_topic(&dup, "b0").await, Err(StorageError::TopicExists(n)) if n == name),
         "a second topic with the same name must be refused"
     );
-    // Partition rows are created by add_partitions from zero.
-    let _ = catalog.add_partitions(topic.id, 0, "b0").await.expect("noop add");
-    let added = catalog.add_partitions(topic.id, 2, "b0").await.expect("add partitions");
-    assert_eq!(added.len(), 2);
-    let listed: Vec<TopicRow> = catalog.list_topics().await.unwrap().into_iter().filter(|t| t.id == topic.id).collect();
-    assert_eq!(listed, vec![topic.clone()], "list_topics returns the topic as created");
+    // Growing to the same count adds nothing.
+    assert!(catalog
+        .add_partitions(topic.id, 2, "b0")
+        .await
+        .unwrap()
+        .is_empty());
+    let listed: Vec<TopicRow> = catalog
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.id == topic.id)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![topic.clone()],
+        "list_topics returns the topic as created"
+    );
+    let added = catalog.add_partitions(topic.id, 3, "b0").await.unwrap();
+    assert_eq!(
+        added
+            .iter()
+            .map(|p| (p.partition, p.leader_epoch, p.next_offset))
+            .collect::<Vec<_>>(),
+        vec![(2, 1, 0)]
+    );
+    assert_eq!(
+        catalog
+            .list_topics()
+            .await
+            .unwrap()
+            .iter()
+            .find(|t| t.id == topic.id)
+            .unwrap()
+            .partitions,
+        3
+    );
 
     // Configs replace the stored set.
     let cfg = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
     catalog.set_topic_configs(topic.id, &cfg).await.unwrap();
-    let t = catalog.list_topics().await.unwrap().into_iter().find(|t| t.id == topic.id).unwrap();
+    let t = catalog
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.id == topic.id)
+        .unwrap();
     assert_eq!(t.configs, cfg);
 
     // Taking over bumps the epoch.
-    let parts = catalog.take_over(topic.id, "b1").await.unwrap();
-    assert_eq!(parts.len(), 2);
-    assert!(parts.iter().all(|p| p.leader_epoch == 2 && p.next_offset == 0 && p.log_start == 0));
+    let parts = catalog.take_over(topic.id, "b1", None).await.unwrap();
+    assert_eq!(parts.len(), 3);
+    assert!(parts
+        .iter()
+        .all(|p| p.leader_epoch == 2 && p.next_offset == 0 && p.log_start == 0));
 
     // A commit with the right epoch and offset advances next_offset.
     let o1 = salt + 10;
-    catalog.register_object(&object(o1, "b1", i64::MAX)).await.unwrap();
+    catalog
+        .register_object(&object(o1, "b1", i64::MAX))
+        .await
+        .unwrap();
     let commit = Commit {
         object_id: o1,
         object_size: 100,
         partitions: vec![
-            PartitionCommit { leader_epoch: 2, chunk: chunk(topic.id, 0, 0, 9, 100, o1) },
-            PartitionCommit { leader_epoch: 2, chunk: chunk(topic.id, 1, 0, 4, 50, o1) },
+            PartitionCommit {
+                leader_epoch: 2,
+                chunk: chunk(topic.id, 0, 0, 9, 100, o1),
+            },
+            PartitionCommit {
+                leader_epoch: 2,
+                chunk: chunk(topic.id, 1, 0, 4, 50, o1),
+            },
         ],
         next_object: Some(object(o1 + 1, "b1", i64::MAX)),
     };
-    assert_eq!(catalog.commit(&commit).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        catalog.commit(&commit).await.unwrap(),
+        CommitOutcome::Committed
+    );
     assert!(catalog.object_committed(o1).await.unwrap());
-    assert!(!catalog.object_committed(o1 + 1).await.unwrap(), "next object is only prepared");
+    assert!(
+        !catalog.object_committed(o1 + 1).await.unwrap(),
+        "next object is only prepared"
+    );
 
     // Replaying it (same base offset) is fenced: offsets stay dense.
     let o2 = o1 + 1;
-    let replay = Commit { object_id: o2, next_object: None, ..commit.clone() };
+    let replay = Commit {
+        object_id: o2,
+        next_object: None,
+        ..commit.clone()
+    };
     assert_eq!(
         catalog.commit(&replay).await.unwrap(),
         CommitOutcome::Fenced(vec![(topic.id, 0), (topic.id, 1)])
@@ -96,69 +160,155 @@ pub async fn run(catalog: &dyn Catalog) {
     let stale = Commit {
         object_id: o2,
         object_size: 10,
-        partitions: vec![PartitionCommit { leader_epoch: 1, chunk: chunk(topic.id, 0, 10, 19, 200, o2) }],
+        partitions: vec![PartitionCommit {
+            leader_epoch: 1,
+            chunk: chunk(topic.id, 0, 10, 19, 200, o2),
+        }],
         next_object: None,
     };
-    assert_eq!(catalog.commit(&stale).await.unwrap(), CommitOutcome::Fenced(vec![(topic.id, 0)]));
+    assert_eq!(
+        catalog.commit(&stale).await.unwrap(),
+        CommitOutcome::Fenced(vec![(topic.id, 0)])
+    );
     // A new leader takes over: the old epoch's commit now fails.
-    let parts = catalog.take_over(topic.id, "b2").await.unwrap();
+    let parts = catalog.take_over(topic.id, "b2", None).await.unwrap();
     assert_eq!(parts[0].next_offset, 10);
     assert_eq!(parts[1].next_offset, 5);
     let old = Commit {
-        partitions: vec![PartitionCommit { leader_epoch: 2, chunk: chunk(topic.id, 0, 10, 19, 200, o2) }],
+        partitions: vec![PartitionCommit {
+            leader_epoch: 2,
+            chunk: chunk(topic.id, 0, 10, 19, 200, o2),
+        }],
         ..stale.clone()
     };
-    assert_eq!(catalog.commit(&old).await.unwrap(), CommitOutcome::Fenced(vec![(topic.id, 0)]));
+    assert_eq!(
+        catalog.commit(&old).await.unwrap(),
+        CommitOutcome::Fenced(vec![(topic.id, 0)])
+    );
     let new = Commit {
-        partitions: vec![PartitionCommit { leader_epoch: 3, chunk: chunk(topic.id, 0, 10, 19, 200, o2) }],
+        partitions: vec![PartitionCommit {
+            leader_epoch: 3,
+            chunk: chunk(topic.id, 0, 10, 19, 200, o2),
+        }],
         ..stale
     };
-    assert_eq!(catalog.commit(&new).await.unwrap(), CommitOutcome::Committed);
+    assert_eq!(
+        catalog.commit(&new).await.unwrap(),
+        CommitOutcome::Committed
+    );
 
     // Index lookups.
     let c = catalog.chunks_from(topic.id, 0, 0, 10).await.unwrap();
-    assert_eq!(c.iter().map(|c| c.base_offset).collect::<Vec<_>>(), vec![0, 10]);
+    assert_eq!(
+        c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
+        vec![0, 10]
+    );
     let c = catalog.chunks_from(topic.id, 0, 12, 10).await.unwrap();
-    assert_eq!(c.iter().map(|c| c.base_offset).collect::<Vec<_>>(), vec![10]);
-    assert!(catalog.chunks_from(topic.id, 0, 20, 10).await.unwrap().is_empty());
-    assert_eq!(catalog.chunk_at_time(topic.id, 0, 150).await.unwrap().map(|c| c.base_offset), Some(10));
-    assert_eq!(catalog.chunk_at_time(topic.id, 0, 0).await.unwrap().map(|c| c.base_offset), Some(0));
+    assert_eq!(
+        c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
+        vec![10]
+    );
+    assert!(catalog
+        .chunks_from(topic.id, 0, 20, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        catalog
+            .chunk_at_time(topic.id, 0, 150)
+            .await
+            .unwrap()
+            .map(|c| c.base_offset),
+        Some(10)
+    );
+    assert_eq!(
+        catalog
+            .chunk_at_time(topic.id, 0, 0)
+            .await
+            .unwrap()
+            .map(|c| c.base_offset),
+        Some(0)
+    );
     assert_eq!(catalog.chunk_at_time(topic.id, 0, 201).await.unwrap(), None);
-    assert_eq!(catalog.chunk_with_max_time(topic.id, 0).await.unwrap().map(|c| c.base_offset), Some(10));
+    assert_eq!(
+        catalog
+            .chunk_with_max_time(topic.id, 0)
+            .await
+            .unwrap()
+            .map(|c| c.base_offset),
+        Some(10)
+    );
     assert_eq!(catalog.partition_bytes(topic.id, 0).await.unwrap(), 200);
     assert_eq!(catalog.partition_bytes(topic.id, 1).await.unwrap(), 50);
 
     // Retention: only the current leader advances the log start.
     assert!(!catalog.advance_log_start(topic.id, 0, 2, 10).await.unwrap());
     assert!(catalog.advance_log_start(topic.id, 0, 3, 10).await.unwrap());
-    assert!(!catalog.advance_log_start(topic.id, 0, 3, 10).await.unwrap(), "log start only moves forward");
-    assert!(!catalog.advance_log_start(topic.id, 0, 3, 21).await.unwrap(), "never past next_offset");
+    assert!(
+        !catalog.advance_log_start(topic.id, 0, 3, 10).await.unwrap(),
+        "log start only moves forward"
+    );
+    assert!(
+        !catalog.advance_log_start(topic.id, 0, 3, 21).await.unwrap(),
+        "never past next_offset"
+    );
     let c = catalog.chunks_from(topic.id, 0, 0, 10).await.unwrap();
-    assert_eq!(c.iter().map(|c| c.base_offset).collect::<Vec<_>>(), vec![10]);
-    let parts = catalog.take_over(topic.id, "b3").await.unwrap();
-    assert_eq!(parts[0].log_start, 10);
+    assert_eq!(
+        c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
+        vec![10]
+    );
+    let parts = catalog.take_over(topic.id, "b3", Some(0)).await.unwrap();
+    assert_eq!(parts.len(), 1, "taking over one partition touches only it");
+    assert_eq!((parts[0].log_start, parts[0].leader_epoch), (10, 4));
 
     // Collection: expired prepared objects, and committed objects with no
     // chunk left once the grace period has passed.
     let orphan = salt + 20;
-    catalog.register_object(&object(orphan, "crashed", 5)).await.unwrap();
+    catalog
+        .register_object(&object(orphan, "crashed", 5))
+        .await
+        .unwrap();
     let found = catalog.collectable_objects(10, 1_000).await.unwrap();
-    assert!(found.iter().any(|o| o.id == orphan), "expired prepared object is collectable");
-    assert!(!found.iter().any(|o| o.id == o1 || o.id == o2), "objects with chunks stay");
+    assert!(
+        found.iter().any(|o| o.id == orphan),
+        "expired prepared object is collectable"
+    );
+    assert!(
+        !found.iter().any(|o| o.id == o1 || o.id == o2),
+        "objects with chunks stay"
+    );
     // Retention removed o1's chunk of partition 0, but partition 1 still uses it.
     catalog.delete_topic(topic.id).await.unwrap();
-    assert!(catalog.list_topics().await.unwrap().iter().all(|t| t.id != topic.id));
-    assert!(catalog.chunks_from(topic.id, 1, 0, 10).await.unwrap().is_empty());
+    assert!(catalog
+        .list_topics()
+        .await
+        .unwrap()
+        .iter()
+        .all(|t| t.id != topic.id));
+    assert!(catalog
+        .chunks_from(topic.id, 1, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let now = crate::now_ms();
     let first = catalog.collectable_objects(now, 1_000).await.unwrap();
-    assert!(!first.iter().any(|o| o.id == o1), "grace period starts when an object loses its last chunk");
-    let later = catalog.collectable_objects(now + 2_000, 1_000).await.unwrap();
+    assert!(
+        !first.iter().any(|o| o.id == o1),
+        "grace period starts when an object loses its last chunk"
+    );
+    let later = catalog
+        .collectable_objects(now + 2_000, 1_000)
+        .await
+        .unwrap();
     assert!(later.iter().any(|o| o.id == o1) && later.iter().any(|o| o.id == o2));
     for o in &later {
         if o.id > salt && o.id < salt + 1000 {
             catalog.forget_object(o.id).await.unwrap();
         }
     }
-    let after = catalog.collectable_objects(now + 2_000, 1_000).await.unwrap();
+    let after = catalog
+        .collectable_objects(now + 2_000, 1_000)
+        .await
+        .unwrap();
     assert!(!after.iter().any(|o| o.id > salt && o.id < salt + 1000));
 }

@@ -109,21 +109,35 @@ pub trait Catalog: Send + Sync + 'static {
     /// Creates the schema if it is missing.
     async fn migrate(&self) -> Result<()>;
 
-    async fn create_topic(&self, topic: &TopicRow) -> Result<()>;
+    /// Creates a topic and its partitions, led by `leader` from epoch 1.
+    async fn create_topic(&self, topic: &TopicRow, leader: &str) -> Result<()>;
     async fn list_topics(&self) -> Result<Vec<TopicRow>>;
     /// Removes the topic, its partitions and its index rows. Objects that
     /// no longer hold any chunk are collected later.
     async fn delete_topic(&self, topic_id: i64) -> Result<()>;
-    async fn set_topic_configs(&self, topic_id: i64, configs: &BTreeMap<String, String>)
-        -> Result<()>;
+    async fn set_topic_configs(
+        &self,
+        topic_id: i64,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<()>;
     /// Grows a topic to `count` partitions, led by `leader` from epoch 1,
     /// and returns the new partitions.
-    async fn add_partitions(&self, topic_id: i64, count: i32, leader: &str)
-        -> Result<Vec<PartitionRow>>;
+    async fn add_partitions(
+        &self,
+        topic_id: i64,
+        count: i32,
+        leader: &str,
+    ) -> Result<Vec<PartitionRow>>;
 
-    /// Takes over every partition of a topic: bumps each leader epoch so
-    /// that the previous leader's commits fail, and returns the new state.
-    async fn take_over(&self, topic_id: i64, leader: &str) -> Result<Vec<PartitionRow>>;
+    /// Takes over the partitions of a topic (all, or only `partition`):
+    /// bumps each leader epoch so that the previous leader's commits fail,
+    /// and returns their new state.
+    async fn take_over(
+        &self,
+        topic_id: i64,
+        leader: &str,
+        partition: Option<i32>,
+    ) -> Result<Vec<PartitionRow>>;
 
     /// Registers an object as prepared before it is written.
     async fn register_object(&self, object: &ObjectRow) -> Result<()>;
@@ -136,11 +150,20 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Chunks of a partition whose last offset is at or after `offset`, in
     /// offset order.
-    async fn chunks_from(&self, topic_id: i64, partition: i32, offset: i64, limit: i64)
-        -> Result<Vec<ChunkRow>>;
+    async fn chunks_from(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<ChunkRow>>;
     /// The first chunk (by offset) holding a timestamp at or after `timestamp`.
-    async fn chunk_at_time(&self, topic_id: i64, partition: i32, timestamp: i64)
-        -> Result<Option<ChunkRow>>;
+    async fn chunk_at_time(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<ChunkRow>>;
     /// The chunk holding the partition's largest timestamp (earliest such).
     async fn chunk_with_max_time(&self, topic_id: i64, partition: i32) -> Result<Option<ChunkRow>>;
     /// Total stored bytes of a partition.
@@ -148,13 +171,22 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Moves a partition's log start forward (retention) and removes the
     /// chunks wholly below it, if `leader_epoch` still leads it.
-    async fn advance_log_start(&self, topic_id: i64, partition: i32, leader_epoch: i32, log_start: i64)
-        -> Result<bool>;
+    async fn advance_log_start(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        leader_epoch: i32,
+        log_start: i64,
+    ) -> Result<bool>;
 
     /// Objects to delete: prepared ones past their expiry, and committed ones
     /// that have held no chunk for `grace_ms`. Marks newly unreferenced
     /// objects so that the grace period starts now.
-    async fn collectable_objects(&self, now_ms: i64, grace_ms: i64) -> Result<Vec<CollectableObject>>;
+    async fn collectable_objects(
+        &self,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<CollectableObject>>;
     /// Forgets an object after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
 }

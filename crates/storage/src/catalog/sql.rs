@@ -221,7 +221,7 @@ impl Catalog for SqlCatalog {
         Ok(())
     }
 
-    async fn create_topic(&self, t: &TopicRow) -> Result<()> {
+    async fn create_topic(&self, t: &TopicRow, leader: &str) -> Result<()> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         let inserted = sqlx::query(
             "INSERT INTO topics (id, name, uuid, partitions, configs, created_ms) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -240,14 +240,26 @@ impl Catalog for SqlCatalog {
             }
             other => other?,
         };
+        for p in 0..t.partitions as i64 {
+            sqlx::query(
+                "INSERT INTO partitions (topic_id, partition_id, leader, leader_epoch, log_start, next_offset) VALUES ($1, $2, $3, 1, 0, 0)",
+            )
+            .bind(t.id)
+            .bind(p)
+            .bind(leader)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicRow>> {
-        let rows = sqlx::query("SELECT id, name, uuid, partitions, configs, created_ms FROM topics ORDER BY name")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, uuid, partitions, configs, created_ms FROM topics ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter().map(topic_from_row).collect()
     }
 
@@ -264,7 +276,11 @@ impl Catalog for SqlCatalog {
         Ok(())
     }
 
-    async fn set_topic_configs(&self, topic_id: i64, configs: &BTreeMap<String, String>) -> Result<()> {
+    async fn set_topic_configs(
+        &self,
+        topic_id: i64,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<()> {
         let r = sqlx::query("UPDATE topics SET configs = $1 WHERE id = $2")
             .bind(configs_json(configs))
             .bind(topic_id)
@@ -276,7 +292,12 @@ impl Catalog for SqlCatalog {
         Ok(())
     }
 
-    async fn add_partitions(&self, topic_id: i64, count: i32, leader: &str) -> Result<Vec<PartitionRow>> {
+    async fn add_partitions(
+        &self,
+        topic_id: i64,
+        count: i32,
+        leader: &str,
+    ) -> Result<Vec<PartitionRow>> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         let current: i64 = sqlx::query("SELECT partitions FROM topics WHERE id = $1")
             .bind(topic_id)
@@ -313,17 +334,28 @@ impl Catalog for SqlCatalog {
         Ok(rows)
     }
 
-    async fn take_over(&self, topic_id: i64, leader: &str) -> Result<Vec<PartitionRow>> {
+    async fn take_over(
+        &self,
+        topic_id: i64,
+        leader: &str,
+        partition: Option<i32>,
+    ) -> Result<Vec<PartitionRow>> {
+        // -1 selects every partition.
+        let only = partition.map(i64::from).unwrap_or(-1);
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
-        sqlx::query("UPDATE partitions SET leader_epoch = leader_epoch + 1, leader = $1 WHERE topic_id = $2")
-            .bind(leader)
-            .bind(topic_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE partitions SET leader_epoch = leader_epoch + 1, leader = $1 WHERE topic_id = $2 AND ($3 = -1 OR partition_id = $3)",
+        )
+        .bind(leader)
+        .bind(topic_id)
+        .bind(only)
+        .execute(&mut *tx)
+        .await?;
         let rows = sqlx::query(
-            "SELECT topic_id, partition_id, leader_epoch, log_start, next_offset FROM partitions WHERE topic_id = $1 ORDER BY partition_id",
+            "SELECT topic_id, partition_id, leader_epoch, log_start, next_offset FROM partitions WHERE topic_id = $1 AND ($2 = -1 OR partition_id = $2) ORDER BY partition_id",
         )
         .bind(topic_id)
+        .bind(only)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -375,7 +407,15 @@ impl Catalog for SqlCatalog {
                 }
                 sql.push_str(&format!(
                     "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9
                 ));
             }
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -394,11 +434,12 @@ impl Catalog for SqlCatalog {
             }
             q.execute(&mut *tx).await?;
         }
-        let r = sqlx::query("UPDATE objects SET state = 'committed', size_bytes = $1 WHERE id = $2")
-            .bind(c.object_size)
-            .bind(c.object_id)
-            .execute(&mut *tx)
-            .await?;
+        let r =
+            sqlx::query("UPDATE objects SET state = 'committed', size_bytes = $1 WHERE id = $2")
+                .bind(c.object_size)
+                .bind(c.object_id)
+                .execute(&mut *tx)
+                .await?;
         if r.rows_affected() != 1 {
             return Err(StorageError::Catalog(format!(
                 "object {} was not registered before its commit",
@@ -432,7 +473,13 @@ impl Catalog for SqlCatalog {
         })
     }
 
-    async fn chunks_from(&self, topic_id: i64, partition: i32, offset: i64, limit: i64) -> Result<Vec<ChunkRow>> {
+    async fn chunks_from(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<ChunkRow>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND last_offset >= $3 ORDER BY last_offset LIMIT $4"
         )))
@@ -445,7 +492,12 @@ impl Catalog for SqlCatalog {
         rows.iter().map(chunk_from_row).collect()
     }
 
-    async fn chunk_at_time(&self, topic_id: i64, partition: i32, timestamp: i64) -> Result<Option<ChunkRow>> {
+    async fn chunk_at_time(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<ChunkRow>> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CHUNK_COLUMNS} FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND max_timestamp >= $3 ORDER BY base_offset LIMIT 1"
         )))
@@ -486,7 +538,13 @@ impl Catalog for SqlCatalog {
             })?)
     }
 
-    async fn advance_log_start(&self, topic_id: i64, partition: i32, leader_epoch: i32, log_start: i64) -> Result<bool> {
+    async fn advance_log_start(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        leader_epoch: i32,
+        log_start: i64,
+    ) -> Result<bool> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         let r = sqlx::query(
             "UPDATE partitions SET log_start = $1 WHERE topic_id = $2 AND partition_id = $3 AND leader_epoch = $4 AND log_start < $1 AND next_offset >= $1",
@@ -501,17 +559,23 @@ impl Catalog for SqlCatalog {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND last_offset < $3")
-            .bind(topic_id)
-            .bind(partition as i64)
-            .bind(log_start)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM chunks WHERE topic_id = $1 AND partition_id = $2 AND last_offset < $3",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(log_start)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn collectable_objects(&self, now_ms: i64, grace_ms: i64) -> Result<Vec<CollectableObject>> {
+    async fn collectable_objects(
+        &self,
+        now_ms: i64,
+        grace_ms: i64,
+    ) -> Result<Vec<CollectableObject>> {
         sqlx::query(
             "UPDATE objects SET state = 'unreferenced', expires_ms = $1 WHERE state = 'committed' AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_id = objects.id)",
         )

@@ -1,0 +1,228 @@
+//! A partition on its leader: the committed high watermark, the log start,
+//! and a size-bounded tail of recently committed batches so that consumers
+//! that keep up are served from memory.
+//!
+//! Offsets are sequenced by the group commit (see [`crate::commit`]), which
+//! is the only writer of the high watermark; everything here is
+//! committed data.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+/// A committed batch kept in memory.
+#[derive(Debug, Clone)]
+pub struct TailBatch {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub bytes: Bytes,
+}
+
+/// What a read found in the tail.
+#[derive(Debug, Default)]
+pub struct TailRead {
+    pub batches: Vec<Bytes>,
+    pub bytes: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The epoch this broker leads the partition with; commits carry it.
+    leader_epoch: i32,
+    log_start: i64,
+    high_watermark: i64,
+    tail: VecDeque<TailBatch>,
+    tail_bytes: usize,
+    /// Set when the catalog no longer accepts our commits for this
+    /// partition (topic deleted, or leadership lost).
+    fenced: bool,
+}
+
+/// One partition's leader state.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub topic_id: i64,
+    pub topic: String,
+    pub partition: i32,
+    /// Budget of the in-memory tail.
+    tail_budget: usize,
+    state: Mutex<State>,
+    /// Wakes long-polling fetches when the high watermark moves.
+    hw_tx: watch::Sender<i64>,
+}
+
+/// A snapshot of the offsets a fetch or ListOffsets response reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    pub log_start: i64,
+    pub high_watermark: i64,
+    pub leader_epoch: i32,
+}
+
+impl PartitionLog {
+    pub fn new(
+        topic_id: i64,
+        topic: &str,
+        partition: i32,
+        leader_epoch: i32,
+        log_start: i64,
+        next_offset: i64,
+        tail_budget: usize,
+    ) -> Self {
+        let (hw_tx, _) = watch::channel(next_offset);
+        PartitionLog {
+            topic_id,
+            topic: topic.to_string(),
+            partition,
+            tail_budget,
+            state: Mutex::new(State {
+                leader_epoch,
+                log_start,
+                high_watermark: next_offset,
+                tail: VecDeque::new(),
+                tail_bytes: 0,
+                fenced: false,
+            }),
+            hw_tx,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state half
+        // written (every update is a few assignments), so poison is ignored.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn offsets(&self) -> Offsets {
+        let s = self.lock();
+        Offsets {
+            log_start: s.log_start,
+            high_watermark: s.high_watermark,
+            leader_epoch: s.leader_epoch,
+        }
+    }
+
+    pub fn is_fenced(&self) -> bool {
+        self.lock().fenced
+    }
+
+    pub fn fence(&self) {
+        self.lock().fenced = true;
+        self.hw_tx.send_modify(|_| {});
+    }
+
+    /// Resets the partition after taking it over again with a new epoch.
+    pub fn reset(&self, leader_epoch: i32, log_start: i64, next_offset: i64) {
+        let mut s = self.lock();
+        s.leader_epoch = leader_epoch;
+        s.log_start = log_start;
+        s.high_watermark = next_offset;
+        s.tail.clear();
+        s.tail_bytes = 0;
+        s.fenced = false;
+        drop(s);
+        self.hw_tx.send_replace(next_offset);
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.hw_tx.subscribe()
+    }
+
+    /// Records batches the catalog has committed and moves the high
+    /// watermark past them. Called by the group commit only.
+    pub fn committed(&self, batches: impl IntoIterator<Item = TailBatch>, next_offset: i64) {
+        let mut s = self.lock();
+        for b in batches {
+            s.tail_bytes += b.bytes.len();
+            s.tail.push_back(b);
+        }
+        while s.tail_bytes > self.tail_budget && s.tail.len() > 1 {
+            if let Some(old) = s.tail.pop_front() {
+                s.tail_bytes -= old.bytes.len();
+            }
+        }
+        s.high_watermark = next_offset;
+        drop(s);
+        self.hw_tx.send_replace(next_offset);
+    }
+
+    /// Moves the log start forward after retention removed old chunks.
+    pub fn advance_log_start(&self, log_start: i64) {
+        let mut s = self.lock();
+        if log_start > s.log_start {
+            s.log_start = log_start;
+            while s.tail.front().is_some_and(|b| b.last_offset < log_start) {
+                if let Some(old) = s.tail.pop_front() {
+                    s.tail_bytes -= old.bytes.len();
+                }
+            }
+        }
+    }
+
+    /// Reads from the tail if it covers `offset`: the batch holding
+    /// `offset` and those after it, up to `max_bytes` (the first batch is
+    /// returned whole even if larger). `None` if the tail starts later.
+    pub fn read_tail(&self, offset: i64, max_bytes: usize) -> Option<TailRead> {
+        let s = self.lock();
+        let first = s.tail.front()?;
+        if offset < first.base_offset {
+            return None;
+        }
+        let mut out = TailRead::default();
+        let start = s.tail.partition_point(|b| b.last_offset < offset);
+        for b in s.tail.range(start..) {
+            if out.bytes > 0 && out.bytes + b.bytes.len() > max_bytes {
+                break;
+            }
+            out.bytes += b.bytes.len();
+            out.batches.push(b.bytes.clone());
+            if out.bytes >= max_bytes {
+                break;
+            }
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(base: i64, last: i64, size: usize) -> TailBatch {
+        TailBatch {
+            base_offset: base,
+            last_offset: last,
+            bytes: Bytes::from(vec![0u8; size]),
+        }
+    }
+
+    #[test]
+    fn tail_serves_reads_and_stays_within_budget() {
+        let log = PartitionLog::new(1, "t", 0, 1, 0, 0, 250);
+        assert!(log.read_tail(0, 100).is_none());
+        log.committed([batch(0, 4, 100), batch(5, 9, 100)], 10);
+        assert_eq!(log.offsets().high_watermark, 10);
+        let r = log.read_tail(7, 1000).unwrap();
+        assert_eq!((r.batches.len(), r.bytes), (1, 100));
+        let r = log.read_tail(0, 150).unwrap();
+        assert_eq!(r.batches.len(), 1, "stops before exceeding max_bytes");
+        let r = log.read_tail(0, 10).unwrap();
+        assert_eq!(
+            r.batches.len(),
+            1,
+            "the first batch is returned even if larger"
+        );
+        log.committed([batch(10, 10, 100)], 11);
+        assert!(
+            log.read_tail(0, 100).is_none(),
+            "oldest batch evicted over budget"
+        );
+        assert_eq!(log.read_tail(10, 1000).unwrap().bytes, 100);
+        log.advance_log_start(10);
+        assert_eq!(log.offsets().log_start, 10);
+        assert!(log.read_tail(5, 100).is_none());
+    }
+}

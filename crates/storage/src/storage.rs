@@ -1,0 +1,803 @@
+//! The storage service the broker calls: topics and their partitions,
+//! append, read, list offsets, and the background retention and collection.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use sluice_protocol::batch;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::cache::ChunkCache;
+use crate::catalog::{sql::SqlCatalog, Catalog, ChunkRow, TopicRow};
+use crate::commit::{AppendRequest, Appended, FlushPolicy, GroupCommit, PendingBatch};
+use crate::error::{Result, StorageError};
+use crate::objects::{object_path, Objects};
+use crate::partition::{Offsets, PartitionLog};
+use crate::topic_config::{self, TopicConfig};
+
+/// The longest topic name Kafka allows.
+pub const MAX_TOPIC_NAME: usize = 249;
+/// A sanity bound on partitions per topic (plans set lower ones).
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// How storage is set up.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub catalog_url: String,
+    /// `file://DIR` or `memory://`.
+    pub objects_url: String,
+    pub flush: FlushPolicy,
+    /// In-memory tail per partition, in bytes.
+    pub tail_bytes_per_partition: usize,
+    /// Cache of chunks read from the object store, in bytes.
+    pub read_cache_bytes: usize,
+    /// How often retention and collection run.
+    pub maintenance_interval: Duration,
+    /// How long an object that lost its last chunk is kept for reads in flight.
+    pub collect_grace_ms: i64,
+}
+
+impl StorageOptions {
+    pub fn new(catalog_url: impl Into<String>, objects_url: impl Into<String>) -> Self {
+        StorageOptions {
+            catalog_url: catalog_url.into(),
+            objects_url: objects_url.into(),
+            flush: FlushPolicy::default(),
+            tail_bytes_per_partition: 8 << 20,
+            read_cache_bytes: 256 << 20,
+            maintenance_interval: Duration::from_secs(30),
+            collect_grace_ms: 60_000,
+        }
+    }
+}
+
+/// A topic and its partitions on this broker.
+#[derive(Debug)]
+pub struct Topic {
+    pub id: i64,
+    pub name: String,
+    pub uuid: [u8; 16],
+    pub created_ms: i64,
+    config: RwLock<TopicConfig>,
+    partitions: RwLock<Vec<Arc<PartitionLog>>>,
+}
+
+impl Topic {
+    pub fn config(&self) -> TopicConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn partition_count(&self) -> i32 {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as i32
+    }
+
+    pub fn partition(&self, partition: i32) -> Result<Arc<PartitionLog>> {
+        let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| parts.get(i).cloned())
+            .ok_or_else(|| StorageError::UnknownPartition {
+                topic: self.name.clone(),
+                partition,
+                count: parts.len() as i32,
+            })
+    }
+
+    pub fn partitions(&self) -> Vec<Arc<PartitionLog>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Batches read for a fetch, with the offsets to report.
+#[derive(Debug, Default)]
+pub struct ReadResult {
+    pub batches: Vec<Bytes>,
+    pub bytes: usize,
+    pub log_start: i64,
+    pub high_watermark: i64,
+}
+
+/// A ListOffsets answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetAt {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub leader_epoch: i32,
+}
+
+/// ListOffsets' special timestamps.
+pub const LATEST: i64 = -1;
+pub const EARLIEST: i64 = -2;
+pub const MAX_TIMESTAMP: i64 = -3;
+pub const EARLIEST_LOCAL: i64 = -4;
+
+/// The storage service.
+pub struct Storage {
+    catalog: Arc<dyn Catalog>,
+    objects: Objects,
+    /// This process's identity as a leader and object owner.
+    owner: String,
+    opts: StorageOptions,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serialises topic creation and deletion on this broker.
+    admin: tokio::sync::Mutex<()>,
+    appender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+    cache: ChunkCache,
+}
+
+impl Storage {
+    /// Connects the catalog and object store, takes over every partition,
+    /// and starts the group commit and the maintenance task.
+    pub async fn open(opts: StorageOptions) -> Result<Arc<Storage>> {
+        let catalog: Arc<dyn Catalog> = Arc::new(SqlCatalog::connect(&opts.catalog_url).await?);
+        let objects = Objects::open(&opts.objects_url)?;
+        let owner = format!("broker-{:016x}", rand::random::<u64>());
+
+        let (refence_tx, refence_rx) = mpsc::unbounded_channel::<Arc<PartitionLog>>();
+        let refence = Arc::new(move |log: Arc<PartitionLog>| {
+            let _ = refence_tx.send(log);
+        });
+        let (tx, rx) = mpsc::channel(4096);
+        let committer = GroupCommit::new(
+            catalog.clone(),
+            objects.clone(),
+            owner.clone(),
+            opts.flush,
+            refence,
+        );
+        let committer = tokio::spawn(committer.run(rx));
+
+        let storage = Arc::new(Storage {
+            catalog,
+            objects,
+            owner,
+            cache: ChunkCache::new(opts.read_cache_bytes),
+            opts,
+            topics: RwLock::new(BTreeMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+            appender: Mutex::new(Some(tx)),
+            committer: Mutex::new(Some(committer)),
+        });
+        for row in storage.catalog.list_topics().await? {
+            storage.load_topic(row).await?;
+        }
+        tokio::spawn(Self::retake_fenced(Arc::downgrade(&storage), refence_rx));
+        tokio::spawn(Self::maintenance(Arc::downgrade(&storage)));
+        Ok(storage)
+    }
+
+    pub fn catalog(&self) -> &Arc<dyn Catalog> {
+        &self.catalog
+    }
+
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// Stops accepting appends and waits for the last flush.
+    pub async fn shutdown(&self) {
+        let sender = self
+            .appender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        drop(sender);
+        let handle = self
+            .committer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+    }
+
+    async fn load_topic(&self, row: TopicRow) -> Result<Arc<Topic>> {
+        let parts = self.catalog.take_over(row.id, &self.owner, None).await?;
+        let logs = parts
+            .iter()
+            .map(|p| {
+                Arc::new(self.new_log(
+                    &row.name,
+                    p.topic_id,
+                    p.partition,
+                    p.leader_epoch,
+                    p.log_start,
+                    p.next_offset,
+                ))
+            })
+            .collect();
+        let topic = Arc::new(Topic {
+            id: row.id,
+            name: row.name.clone(),
+            uuid: row.uuid,
+            created_ms: row.created_ms,
+            config: RwLock::new(TopicConfig::new(row.configs)),
+            partitions: RwLock::new(logs),
+        });
+        self.topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.name, topic.clone());
+        Ok(topic)
+    }
+
+    fn new_log(
+        &self,
+        topic: &str,
+        topic_id: i64,
+        partition: i32,
+        epoch: i32,
+        log_start: i64,
+        next: i64,
+    ) -> PartitionLog {
+        PartitionLog::new(
+            topic_id,
+            topic,
+            partition,
+            epoch,
+            log_start,
+            next,
+            self.opts.tail_bytes_per_partition,
+        )
+    }
+
+    /// Takes fenced partitions over again with a new epoch, so that a commit
+    /// whose outcome was misjudged costs a retry, not the partition.
+    async fn retake_fenced(
+        storage: std::sync::Weak<Storage>,
+        mut rx: mpsc::UnboundedReceiver<Arc<PartitionLog>>,
+    ) {
+        while let Some(log) = rx.recv().await {
+            let Some(s) = storage.upgrade() else { return };
+            match s
+                .catalog
+                .take_over(log.topic_id, &s.owner, Some(log.partition))
+                .await
+            {
+                Ok(rows) => {
+                    if let Some(p) = rows.first() {
+                        tracing::warn!(topic = %log.topic, partition = log.partition, epoch = p.leader_epoch, "partition taken over again after a fenced commit");
+                        log.reset(p.leader_epoch, p.log_start, p.next_offset);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "could not take over a fenced partition"),
+            }
+        }
+    }
+
+    // ----- topics -----
+
+    pub fn topic(&self, name: &str) -> Result<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::UnknownTopic(name.to_string()))
+    }
+
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>> {
+        self.topic(topic)?.partition(partition)
+    }
+
+    /// Creates a topic (or only checks that it could be, with `validate_only`).
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Option<Arc<Topic>>> {
+        validate_topic_name(name)?;
+        if partitions < 1 {
+            return Err(StorageError::InvalidPartitions(format!(
+                "number of partitions must be at least 1, got {partitions}"
+            )));
+        }
+        if partitions > MAX_PARTITIONS {
+            return Err(StorageError::InvalidPartitions(format!(
+                "number of partitions {partitions} exceeds the limit of {MAX_PARTITIONS}"
+            )));
+        }
+        let configs = topic_config::validate_all(&configs)?;
+        let _guard = self.admin.lock().await;
+        {
+            let topics = self.topics.read().unwrap_or_else(|p| p.into_inner());
+            if topics.contains_key(name) {
+                return Err(StorageError::TopicExists(name.to_string()));
+            }
+            let canon = collision_form(name);
+            if let Some(other) = topics.keys().find(|t| collision_form(t) == canon) {
+                return Err(StorageError::InvalidTopic(format!(
+                    "topic `{name}` collides with existing topic `{other}`: names that differ only in `.` and `_` are not allowed together"
+                )));
+            }
+        }
+        if validate_only {
+            return Ok(None);
+        }
+        let row = TopicRow {
+            id: (rand::random::<u64>() >> 1) as i64,
+            name: name.to_string(),
+            uuid: rand::random(),
+            partitions,
+            configs,
+            created_ms: crate::now_ms(),
+        };
+        self.catalog.create_topic(&row, &self.owner).await?;
+        let topic = self.load_topic(row).await?;
+        tracing::info!(topic = name, partitions, "topic created");
+        Ok(Some(topic))
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let _guard = self.admin.lock().await;
+        let topic = self.topic(name)?;
+        self.catalog.delete_topic(topic.id).await?;
+        for p in topic.partitions() {
+            p.fence();
+        }
+        self.topics
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        tracing::info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<()> {
+        let _guard = self.admin.lock().await;
+        let topic = self.topic(name)?;
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(StorageError::InvalidPartitions(format!(
+                "topic `{name}` has {current} partitions; the new count must be larger, got {count}"
+            )));
+        }
+        if count > MAX_PARTITIONS {
+            return Err(StorageError::InvalidPartitions(format!(
+                "number of partitions {count} exceeds the limit of {MAX_PARTITIONS}"
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let rows = self
+            .catalog
+            .add_partitions(topic.id, count, &self.owner)
+            .await?;
+        let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
+        for p in rows {
+            parts.push(Arc::new(self.new_log(
+                name,
+                p.topic_id,
+                p.partition,
+                p.leader_epoch,
+                p.log_start,
+                p.next_offset,
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces a topic's explicit configs.
+    pub async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let configs = topic_config::validate_all(&configs)?;
+        let topic = self.topic(name)?;
+        if validate_only {
+            return Ok(());
+        }
+        self.catalog.set_topic_configs(topic.id, &configs).await?;
+        *topic.config.write().unwrap_or_else(|p| p.into_inner()) = TopicConfig::new(configs);
+        Ok(())
+    }
+
+    // ----- the write path -----
+
+    /// Validates a partition's records from a produce request and returns
+    /// once they are committed (or refused).
+    pub async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[u8],
+    ) -> Result<(Appended, i64)> {
+        let t = self.topic(topic)?;
+        let log = t.partition(partition)?;
+        let config = t.config();
+        let now = crate::now_ms();
+        let headers = batch::validate_produced(records, &config.batch_rules(), now)?;
+        let log_append_time = config.log_append_time();
+        let mut batches = Vec::with_capacity(headers.len());
+        let mut pos = 0;
+        for h in headers {
+            let mut bytes = BytesMut::from(&records[pos..pos + h.size]);
+            pos += h.size;
+            let max_timestamp = if log_append_time {
+                batch::set_log_append_time(&mut bytes, h.size, now);
+                now
+            } else {
+                h.max_timestamp
+            };
+            batches.push(PendingBatch {
+                bytes,
+                records: h.record_count,
+                max_timestamp,
+            });
+        }
+        let sender = self
+            .appender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StorageError::ShuttingDown)?;
+        let (reply, rx) = oneshot::channel();
+        sender
+            .send(AppendRequest {
+                log,
+                batches,
+                enqueued: Instant::now(),
+                reply,
+            })
+            .await
+            .map_err(|_| StorageError::ShuttingDown)?;
+        let appended = rx.await.map_err(|_| StorageError::ShuttingDown)??;
+        Ok((appended, if log_append_time { now } else { -1 }))
+    }
+
+    // ----- the read path -----
+
+    /// Reads committed batches from `offset`, up to about `max_bytes` (the
+    /// first batch is returned whole even if larger, as Kafka does).
+    pub async fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult> {
+        let log = self.partition(topic, partition)?;
+        let Offsets {
+            log_start,
+            high_watermark,
+            ..
+        } = log.offsets();
+        let mut result = ReadResult {
+            log_start,
+            high_watermark,
+            ..Default::default()
+        };
+        if offset < log_start || offset > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                topic: topic.to_string(),
+                partition,
+                offset,
+                log_start,
+                high_watermark,
+            });
+        }
+        if offset == high_watermark {
+            return Ok(result);
+        }
+        if let Some(tail) = log.read_tail(offset, max_bytes) {
+            result.batches = tail.batches;
+            result.bytes = tail.bytes;
+            return Ok(result);
+        }
+        // Cold read through the catalog's index and the object store.
+        let chunks = self
+            .catalog
+            .chunks_from(log.topic_id, partition, offset, 64)
+            .await?;
+        'chunks: for chunk in chunks {
+            if chunk.base_offset >= high_watermark {
+                break;
+            }
+            let bytes = self.chunk_bytes(&chunk).await?;
+            for (at, h) in batch::batches(&bytes) {
+                if h.last_offset() < offset {
+                    continue;
+                }
+                if h.base_offset >= high_watermark
+                    || (result.bytes > 0 && result.bytes + h.size > max_bytes)
+                {
+                    break 'chunks;
+                }
+                result.bytes += h.size;
+                result.batches.push(bytes.slice(at..at + h.size));
+                if result.bytes >= max_bytes {
+                    break 'chunks;
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    async fn chunk_bytes(&self, chunk: &ChunkRow) -> Result<Bytes> {
+        let key = (chunk.object_id, chunk.byte_start);
+        if let Some(b) = self.cache.get(key) {
+            return Ok(b);
+        }
+        let b = self
+            .objects
+            .get_range(
+                &object_path(chunk.object_id),
+                chunk.byte_start as u64,
+                chunk.byte_len as u64,
+            )
+            .await?;
+        if b.len() as i64 != chunk.byte_len {
+            return Err(StorageError::CorruptObject(
+                object_path(chunk.object_id),
+                format!(
+                    "expected {} bytes at {}, got {}",
+                    chunk.byte_len,
+                    chunk.byte_start,
+                    b.len()
+                ),
+            ));
+        }
+        self.cache.insert(key, b.clone());
+        Ok(b)
+    }
+
+    /// ListOffsets for one partition: latest, earliest, max timestamp, or
+    /// the first offset whose timestamp is at or after `timestamp`.
+    pub async fn offset_at(&self, topic: &str, partition: i32, timestamp: i64) -> Result<OffsetAt> {
+        let log = self.partition(topic, partition)?;
+        let o = log.offsets();
+        let at = |offset, timestamp| OffsetAt {
+            offset,
+            timestamp,
+            leader_epoch: o.leader_epoch,
+        };
+        match timestamp {
+            LATEST => Ok(at(o.high_watermark, -1)),
+            EARLIEST | EARLIEST_LOCAL => Ok(at(o.log_start, -1)),
+            MAX_TIMESTAMP => {
+                let Some(chunk) = self
+                    .catalog
+                    .chunk_with_max_time(log.topic_id, partition)
+                    .await?
+                else {
+                    return Ok(at(-1, -1));
+                };
+                let found = self
+                    .find_in_chunk(&chunk, |ts, best: Option<(i64, i64)>| {
+                        best.is_none_or(|(_, b)| ts > b)
+                    })
+                    .await?;
+                Ok(found.map(|(off, ts)| at(off, ts)).unwrap_or(at(-1, -1)))
+            }
+            ts if ts >= 0 => {
+                let Some(chunk) = self
+                    .catalog
+                    .chunk_at_time(log.topic_id, partition, ts)
+                    .await?
+                else {
+                    return Ok(at(-1, -1));
+                };
+                let found = self
+                    .find_in_chunk(&chunk, |rec_ts, best: Option<(i64, i64)>| {
+                        best.is_none() && rec_ts >= ts
+                    })
+                    .await?;
+                Ok(found
+                    .map(|(off, t)| at(off.max(o.log_start), t))
+                    .unwrap_or(at(-1, -1)))
+            }
+            other => Err(StorageError::InvalidConfig(format!(
+                "unsupported ListOffsets timestamp {other}"
+            ))),
+        }
+    }
+
+    /// Walks the records of a chunk, keeping the (offset, timestamp) that
+    /// `better` prefers; decompresses only the batches it has to.
+    async fn find_in_chunk(
+        &self,
+        chunk: &ChunkRow,
+        better: impl Fn(i64, Option<(i64, i64)>) -> bool,
+    ) -> Result<Option<(i64, i64)>> {
+        let bytes = self.chunk_bytes(chunk).await?;
+        let mut best: Option<(i64, i64)> = None;
+        for (at, h) in batch::batches(&bytes) {
+            if h.is_log_append_time() {
+                if better(h.max_timestamp, best) {
+                    best = Some((h.base_offset, h.max_timestamp));
+                }
+                continue;
+            }
+            // A batch whose max timestamp loses cannot hold a winner.
+            if !better(h.max_timestamp, best) {
+                continue;
+            }
+            let mut b = bytes.slice(at..at + h.size);
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut b).map_err(|e| {
+                StorageError::CorruptObject(object_path(chunk.object_id), e.to_string())
+            })?;
+            for r in set.records {
+                if better(r.timestamp, best) {
+                    best = Some((r.offset, r.timestamp));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    // ----- background work -----
+
+    async fn maintenance(storage: std::sync::Weak<Storage>) {
+        loop {
+            let interval = match storage.upgrade() {
+                Some(s) => s.opts.maintenance_interval,
+                None => return,
+            };
+            tokio::time::sleep(interval).await;
+            let Some(s) = storage.upgrade() else { return };
+            if let Err(e) = s.apply_retention().await {
+                tracing::warn!(error = %e, "retention pass failed");
+            }
+            if let Err(e) = s.collect_objects().await {
+                tracing::warn!(error = %e, "object collection failed");
+            }
+        }
+    }
+
+    /// Removes whole chunks older than `retention.ms` or beyond
+    /// `retention.bytes`, and moves each log start past them.
+    pub async fn apply_retention(&self) -> Result<()> {
+        let now = crate::now_ms();
+        for topic in self.topics() {
+            let config = topic.config();
+            if !config.deletes_old_data() {
+                continue;
+            }
+            let (retention_ms, retention_bytes) = (config.retention_ms(), config.retention_bytes());
+            if retention_ms < 0 && retention_bytes < 0 {
+                continue;
+            }
+            for log in topic.partitions() {
+                if log.is_fenced() {
+                    continue;
+                }
+                let o = log.offsets();
+                let chunks = self
+                    .catalog
+                    .chunks_from(topic.id, log.partition, o.log_start, 10_000)
+                    .await?;
+                let mut new_start = o.log_start;
+                if retention_ms >= 0 {
+                    for c in chunks
+                        .iter()
+                        .take_while(|c| c.max_timestamp < now - retention_ms)
+                    {
+                        new_start = new_start.max(c.last_offset + 1);
+                    }
+                }
+                if retention_bytes >= 0 {
+                    let mut total = self
+                        .catalog
+                        .partition_bytes(topic.id, log.partition)
+                        .await?;
+                    for c in &chunks {
+                        if total - c.byte_len < retention_bytes {
+                            break;
+                        }
+                        total -= c.byte_len;
+                        new_start = new_start.max(c.last_offset + 1);
+                    }
+                }
+                let new_start = new_start.min(o.high_watermark);
+                if new_start > o.log_start
+                    && self
+                        .catalog
+                        .advance_log_start(topic.id, log.partition, o.leader_epoch, new_start)
+                        .await?
+                {
+                    log.advance_log_start(new_start);
+                    tracing::info!(topic = %topic.name, partition = log.partition, log_start = new_start, "retention removed old data");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes objects no chunk refers to any more, and prepared objects
+    /// whose commit never happened.
+    pub async fn collect_objects(&self) -> Result<usize> {
+        let found = self
+            .catalog
+            .collectable_objects(crate::now_ms(), self.opts.collect_grace_ms)
+            .await?;
+        for o in &found {
+            self.objects.delete(&o.path).await?;
+            self.catalog.forget_object(o.id).await?;
+        }
+        if !found.is_empty() {
+            tracing::info!(objects = found.len(), "collected unreferenced objects");
+        }
+        Ok(found.len())
+    }
+}
+
+/// Kafka's topic name rules.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(StorageError::InvalidTopic(format!(
+            "invalid topic name `{name}`: {why}"
+        )))
+    };
+    if name.is_empty() {
+        return bad("the name is empty");
+    }
+    if name == "." || name == ".." {
+        return bad("`.` and `..` are not allowed");
+    }
+    if name.len() > MAX_TOPIC_NAME {
+        return bad(&format!("longer than {MAX_TOPIC_NAME} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return bad(&format!(
+            "`{c}` is not allowed; use ASCII letters, digits, `.`, `_` and `-`"
+        ));
+    }
+    Ok(())
+}
+
+/// `.` and `_` collide in metric names, so Kafka refuses topics that differ
+/// only in them.
+fn collision_form(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a b", "é", &"x".repeat(250)] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+    }
+}
