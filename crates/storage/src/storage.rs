@@ -101,6 +101,21 @@ impl Topic {
     }
 }
 
+/// An append queued to the group commit.
+pub struct AppendTicket {
+    rx: oneshot::Receiver<Result<Appended>>,
+    /// The broker time stamped on LogAppendTime topics, else -1.
+    log_append_time: i64,
+}
+
+impl AppendTicket {
+    /// Waits for the commit: the base offset and the LogAppendTime.
+    pub async fn wait(self) -> Result<(Appended, i64)> {
+        let appended = self.rx.await.map_err(|_| StorageError::ShuttingDown)??;
+        Ok((appended, self.log_append_time))
+    }
+}
+
 /// Batches read for a fetch, with the offsets to report.
 #[derive(Debug, Default)]
 pub struct ReadResult {
@@ -429,14 +444,15 @@ impl Storage {
 
     // ----- the write path -----
 
-    /// Validates a partition's records from a produce request and returns
-    /// once they are committed (or refused).
-    pub async fn append(
+    /// Validates a partition's records from a produce request and queues
+    /// them to the group commit. Batches queued by successive calls are
+    /// committed in that order; the ticket waits for the commit.
+    pub async fn enqueue_append(
         &self,
         topic: &str,
         partition: i32,
         records: &[u8],
-    ) -> Result<(Appended, i64)> {
+    ) -> Result<AppendTicket> {
         let t = self.topic(topic)?;
         let log = t.partition(partition)?;
         let config = t.config();
@@ -476,8 +492,23 @@ impl Storage {
             })
             .await
             .map_err(|_| StorageError::ShuttingDown)?;
-        let appended = rx.await.map_err(|_| StorageError::ShuttingDown)??;
-        Ok((appended, if log_append_time { now } else { -1 }))
+        Ok(AppendTicket {
+            rx,
+            log_append_time: if log_append_time { now } else { -1 },
+        })
+    }
+
+    /// Appends and waits for the commit.
+    pub async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[u8],
+    ) -> Result<(Appended, i64)> {
+        self.enqueue_append(topic, partition, records)
+            .await?
+            .wait()
+            .await
     }
 
     // ----- the read path -----

@@ -1,0 +1,161 @@
+//! One client connection.
+//!
+//! The reader decodes each frame and runs the ordered part of its handler
+//! (for Produce: validation and queueing to the group commit, so a
+//! partition's batches keep the order they were sent in). The rest, such as
+//! waiting for the commit or a long-polling fetch, runs as its own task; the
+//! writer sends responses strictly in request order, as Kafka clients
+//! require.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sluice_protocol::frame::{read_frame, FrameError};
+use sluice_protocol::request::{decode_request, DecodeError};
+use sluice_protocol::response::{encode_legacy_produce_refusal, legacy_produce_partitions};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::context::BrokerContext;
+use crate::handlers;
+
+pub struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<BrokerContext>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// A response on its way: ready bytes, or a task that will produce them
+/// (`None` for requests that get no response, like Produce with acks=0).
+enum Outgoing {
+    Ready(Bytes),
+    Pending(JoinHandle<Option<Bytes>>),
+}
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        ctx: Arc<BrokerContext>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Connection {
+            stream,
+            peer,
+            ctx,
+            shutdown,
+        }
+    }
+
+    pub async fn run(self) {
+        let Connection {
+            stream,
+            peer,
+            ctx,
+            mut shutdown,
+        } = self;
+        metrics::gauge!("sluice_connections").increment(1.0);
+        let (read_half, write_half) = stream.into_split();
+        let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.config.max_in_flight_per_connection);
+
+        let writer = tokio::spawn(async move {
+            let mut out = BufWriter::with_capacity(64 * 1024, write_half);
+            while let Some(item) = rx.recv().await {
+                let bytes = match item {
+                    Outgoing::Ready(b) => Some(b),
+                    Outgoing::Pending(task) => task.await.ok().flatten(),
+                };
+                if let Some(b) = bytes {
+                    if out.write_all(&b).await.is_err() {
+                        return;
+                    }
+                    metrics::counter!("sluice_network_bytes_out_total").increment(b.len() as u64);
+                }
+                // Flush when nothing else is ready to go out.
+                if rx.is_empty() && out.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.flush().await;
+        });
+
+        let mut reader = BufReader::with_capacity(64 * 1024, read_half);
+        loop {
+            let frame = tokio::select! {
+                f = read_frame(&mut reader, ctx.config.max_request_bytes) => f,
+                _ = shutdown.changed() => break,
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(FrameError::Io(_)) => break,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                    metrics::counter!("sluice_bad_frames_total").increment(1);
+                    break;
+                }
+            };
+            metrics::counter!("sluice_network_bytes_in_total").increment(frame.len() as u64 + 4);
+            let outgoing = match decode_request(frame.clone()) {
+                Ok(req) => handlers::dispatch(&ctx, req).await,
+                Err(e) => match refusal(&e, &frame) {
+                    Some(bytes) => {
+                        tracing::info!(%peer, error = %e, "refused request");
+                        handlers::Reply::Ready(Some(bytes))
+                    }
+                    None => {
+                        tracing::warn!(%peer, error = %e, "closing connection: undecodable request");
+                        metrics::counter!("sluice_bad_requests_total").increment(1);
+                        break;
+                    }
+                },
+            };
+            let item = match outgoing {
+                handlers::Reply::Ready(Some(b)) => Outgoing::Ready(b),
+                handlers::Reply::Ready(None) => continue,
+                handlers::Reply::Later(fut) => Outgoing::Pending(tokio::spawn(fut)),
+            };
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+        metrics::gauge!("sluice_connections").decrement(1.0);
+    }
+}
+
+/// The answer to a request that could not be decoded, if Kafka gives one:
+/// ApiVersions at an unknown version gets the version table with
+/// UNSUPPORTED_VERSION (so the client can pick a version), and Produce v0-2
+/// gets UNSUPPORTED_VERSION per partition. Everything else closes.
+fn refusal(e: &DecodeError, frame: &[u8]) -> Option<Bytes> {
+    use kafka_protocol::messages::ApiKey;
+    match e {
+        DecodeError::UnsupportedVersion {
+            api_key: ApiKey::ApiVersions,
+            correlation_id,
+            ..
+        } => Some(handlers::api_versions::unsupported_version(*correlation_id)),
+        DecodeError::UnsupportedVersion {
+            api_key: ApiKey::Produce,
+            api_version,
+            correlation_id,
+            ..
+        } if *api_version < sluice_protocol::versions::PRODUCE_MIN_DECODABLE
+            && *api_version >= 0 =>
+        {
+            let parts = legacy_produce_partitions(frame)?;
+            Some(encode_legacy_produce_refusal(
+                *api_version,
+                *correlation_id,
+                &parts,
+            ))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,53 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use sluice_storage::Storage;
+
+/// The broker's identity and policies.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Our node id in Metadata and DescribeCluster.
+    pub node_id: i32,
+    /// The host and port clients are told to connect to.
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub cluster_id: String,
+    /// Largest request frame accepted; larger frames close the connection.
+    pub max_request_bytes: usize,
+    /// Kafka's `auto.create.topics.enable`: Metadata for an unknown topic
+    /// creates it, as many tutorials and client test suites expect.
+    pub auto_create_topics: bool,
+    /// Kafka's `num.partitions`: partitions of auto-created topics and of
+    /// CreateTopics requests that leave the count at -1.
+    pub default_partitions: i32,
+    /// Requests in flight per connection before reading pauses.
+    pub max_in_flight_per_connection: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            node_id: 1,
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            cluster_id: "sluice-dev-cluster".into(),
+            max_request_bytes: 100 << 20,
+            auto_create_topics: true,
+            default_partitions: 1,
+            max_in_flight_per_connection: 64,
+        }
+    }
+}
+
+/// Shared by every connection.
+pub struct BrokerContext {
+    pub config: BrokerConfig,
+    pub storage: Arc<Storage>,
+}
+
+impl BrokerContext {
+    pub fn new(config: BrokerConfig, storage: Arc<Storage>) -> Arc<Self> {
+        Arc::new(BrokerContext { config, storage })
+    }
+}

@@ -1,0 +1,337 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
+//! (and a read-only view of the broker's configs).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use kafka_protocol::messages::{
+    incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
+    DescribeConfigsRequest, DescribeConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::ErrorCode;
+use sluice_storage::topic_config::{Kind, TopicConfig, TOPIC_CONFIGS};
+use sluice_storage::StorageError;
+
+use super::{count_error, storage_error, text, RequestMeta};
+use crate::context::BrokerContext;
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+// Kafka's ConfigSource values.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+// Kafka's ConfigType values (DescribeConfigs v3+).
+fn config_type(kind: Kind) -> i8 {
+    match kind {
+        Kind::Bool => 1,
+        Kind::Text => 2,
+        Kind::Choice(_) => 2,
+        Kind::Long(_) => 5,
+        Kind::Ratio => 6,
+    }
+}
+
+pub fn describe(
+    ctx: &Arc<BrokerContext>,
+    req: DescribeConfigsRequest,
+    meta: RequestMeta,
+) -> DescribeConfigsResponse {
+    let results = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let wanted = |name: &str| {
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
+            };
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name.clone());
+            match r.resource_type {
+                TOPIC => match ctx.storage.topic(&r.resource_name) {
+                    Ok(topic) => {
+                        let config = topic.config();
+                        let configs = TOPIC_CONFIGS
+                            .iter()
+                            .filter(|d| wanted(d.name))
+                            .filter_map(|d| {
+                                let (value, explicit) = config.get(d.name)?;
+                                let source = if explicit { SOURCE_TOPIC } else { SOURCE_DEFAULT };
+                                let mut entry = DescribeConfigsResourceResult::default()
+                                    .with_name(text(d.name))
+                                    .with_value(Some(text(value.clone())))
+                                    .with_config_source(source)
+                                    .with_config_type(config_type(d.kind));
+                                if req.include_synonyms {
+                                    entry = entry.with_synonyms(vec![DescribeConfigsSynonym::default()
+                                        .with_name(text(d.name))
+                                        .with_value(Some(text(value)))
+                                        .with_source(source)]);
+                                }
+                                if req.include_documentation {
+                                    entry = entry.with_documentation(Some(text(d.doc)));
+                                }
+                                Some(entry)
+                            })
+                            .collect();
+                        result.with_configs(configs)
+                    }
+                    Err(e) => {
+                        let (code, message) = storage_error(meta, &e);
+                        result.with_error_code(code).with_error_message(message)
+                    }
+                },
+                BROKER => {
+                    let configs = broker_configs(ctx)
+                        .into_iter()
+                        .filter(|(name, _)| wanted(name))
+                        .map(|(name, value)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(text(name))
+                                .with_value(Some(text(value)))
+                                .with_read_only(true)
+                                .with_config_source(SOURCE_STATIC_BROKER)
+                        })
+                        .collect();
+                    result.with_configs(configs)
+                }
+                other => result
+                    .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                    .with_error_message(Some(text(format!(
+                        "config resource type {other} is not supported; use topics (2) or brokers (4)"
+                    )))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The broker configs clients commonly read, as Kafka names them.
+fn broker_configs(ctx: &Arc<BrokerContext>) -> Vec<(&'static str, String)> {
+    let c = &ctx.config;
+    vec![
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+        ),
+        ("num.partitions", c.default_partitions.to_string()),
+        ("default.replication.factor", "1".into()),
+        ("min.insync.replicas", "1".into()),
+        ("message.max.bytes", "1048588".into()),
+        ("socket.request.max.bytes", c.max_request_bytes.to_string()),
+        ("log.retention.ms", "604800000".into()),
+        ("log.cleanup.policy", "delete".into()),
+        ("broker.id", c.node_id.to_string()),
+    ]
+}
+
+/// Checks that a config resource is a topic; the error otherwise.
+fn topic_resource(meta: RequestMeta, resource_type: i8) -> Result<(), (i16, Option<StrBytes>)> {
+    match resource_type {
+        TOPIC => Ok(()),
+        BROKER => Err((
+            count_error(meta, ErrorCode::InvalidRequest),
+            Some(text(
+                "broker configs are read-only; set them on the command line or in the config file",
+            )),
+        )),
+        other => Err((
+            count_error(meta, ErrorCode::InvalidRequest),
+            Some(text(format!(
+                "config resource type {other} is not supported"
+            ))),
+        )),
+    }
+}
+
+/// AlterConfigs replaces a topic's whole set of explicit configs.
+pub async fn alter(
+    ctx: &Arc<BrokerContext>,
+    req: AlterConfigsRequest,
+    meta: RequestMeta,
+) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let outcome = match topic_resource(meta, r.resource_type) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let configs: BTreeMap<String, String> = r
+                    .configs
+                    .iter()
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
+                    .collect();
+                ctx.storage
+                    .set_topic_configs(&r.resource_name, configs, req.validate_only)
+                    .await
+                    .map_err(|e| storage_error(meta, &e))
+            }
+        };
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err((code, message)) => response.with_error_code(code).with_error_message(message),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// IncrementalAlterConfigs sets, deletes, appends to or subtracts from
+/// individual configs, leaving the others as they are.
+pub async fn incremental_alter(
+    ctx: &Arc<BrokerContext>,
+    req: IncrementalAlterConfigsRequest,
+    meta: RequestMeta,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let response = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let outcome = match topic_resource(meta, r.resource_type) {
+            Err(e) => Err(e),
+            Ok(()) => match ctx.storage.topic(&r.resource_name) {
+                Err(e) => Err(storage_error(meta, &e)),
+                Ok(topic) => {
+                    let ops: Vec<(String, i8, Option<String>)> = r
+                        .configs
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.name.to_string(),
+                                c.config_operation,
+                                c.value.as_ref().map(|v| v.to_string()),
+                            )
+                        })
+                        .collect();
+                    match apply_ops(&topic.config(), &ops) {
+                        Err(e) => Err(storage_error(meta, &e)),
+                        Ok(configs) => ctx
+                            .storage
+                            .set_topic_configs(&r.resource_name, configs, req.validate_only)
+                            .await
+                            .map_err(|e| storage_error(meta, &e)),
+                    }
+                }
+            },
+        };
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err((code, message)) => response.with_error_code(code).with_error_message(message),
+        });
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Applies IncrementalAlterConfigs operations (0 SET, 1 DELETE, 2 APPEND,
+/// 3 SUBTRACT) to a topic's explicit configs.
+fn apply_ops(
+    current: &TopicConfig,
+    ops: &[(String, i8, Option<String>)],
+) -> Result<BTreeMap<String, String>, StorageError> {
+    let mut configs = current.explicit.clone();
+    for (name, op, value) in ops {
+        let list = |configs: &BTreeMap<String, String>| -> Vec<String> {
+            current
+                .get(name)
+                .map(|(v, _)| configs.get(name).cloned().unwrap_or(v))
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        match op {
+            0 => {
+                let v = value
+                    .clone()
+                    .ok_or_else(|| StorageError::InvalidConfig(format!("SET of `{name}` needs a value")))?;
+                configs.insert(name.clone(), v);
+            }
+            1 => {
+                configs.remove(name);
+            }
+            2 | 3 => {
+                let mut items = list(&configs);
+                let given: Vec<String> = value
+                    .as_deref()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+                if *op == 2 {
+                    for g in given {
+                        if !items.contains(&g) {
+                            items.push(g);
+                        }
+                    }
+                } else {
+                    items.retain(|i| !given.contains(i));
+                }
+                configs.insert(name.clone(), items.join(","));
+            }
+            other => {
+                return Err(StorageError::InvalidConfig(format!(
+                    "unknown config operation {other} for `{name}`; use 0 SET, 1 DELETE, 2 APPEND or 3 SUBTRACT"
+                )))
+            }
+        }
+    }
+    Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incremental_operations() {
+        let current = TopicConfig::new(BTreeMap::from([("retention.ms".into(), "1000".into())]));
+        let out = apply_ops(
+            &current,
+            &[
+                ("retention.ms".into(), 1, None),
+                ("max.message.bytes".into(), 0, Some("2000".into())),
+                ("cleanup.policy".into(), 2, Some("compact".into())),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out.get("retention.ms"), None);
+        assert_eq!(
+            out.get("max.message.bytes").map(String::as_str),
+            Some("2000")
+        );
+        assert_eq!(
+            out.get("cleanup.policy").map(String::as_str),
+            Some("delete,compact")
+        );
+        let out = apply_ops(
+            &TopicConfig::new(out),
+            &[("cleanup.policy".into(), 3, Some("delete".into()))],
+        )
+        .unwrap();
+        assert_eq!(
+            out.get("cleanup.policy").map(String::as_str),
+            Some("compact")
+        );
+        assert!(apply_ops(&current, &[("x".into(), 9, None)]).is_err());
+    }
+}

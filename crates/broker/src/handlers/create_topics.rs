@@ -1,0 +1,108 @@
+//! CreateTopics, validate_only included.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use sluice_protocol::ErrorCode;
+use uuid::Uuid;
+
+use super::{count_error, storage_error, text, RequestMeta};
+use crate::context::BrokerContext;
+
+/// Replication is the object store's job; clients asking for up to three
+/// replicas (a common default of managed services) are served.
+const MAX_REPLICATION_FACTOR: i16 = 3;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: CreateTopicsRequest,
+    meta: RequestMeta,
+) -> CreateTopicsResponse {
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.to_string();
+        let result = CreatableTopicResult::default().with_name(t.name.clone());
+        let refuse = |code: ErrorCode, message: String| {
+            result
+                .clone()
+                .with_error_code(count_error(meta, code))
+                .with_error_message(Some(text(message)))
+        };
+        if t.replication_factor == 0
+            || t.replication_factor < -1
+            || t.replication_factor > MAX_REPLICATION_FACTOR
+        {
+            results.push(refuse(
+                ErrorCode::InvalidReplicationFactor,
+                format!(
+                    "replication factor {} is not valid; use -1 for the default or 1 to {MAX_REPLICATION_FACTOR}",
+                    t.replication_factor
+                ),
+            ));
+            continue;
+        }
+        if !t.assignments.is_empty() {
+            results.push(refuse(
+                ErrorCode::InvalidRequest,
+                "manual replica assignments are not supported: the broker places partitions itself"
+                    .into(),
+            ));
+            continue;
+        }
+        let partitions = if t.num_partitions == -1 {
+            ctx.config.default_partitions
+        } else {
+            t.num_partitions
+        };
+        let configs: BTreeMap<String, String> = t
+            .configs
+            .iter()
+            .filter_map(|c| {
+                c.value
+                    .as_ref()
+                    .map(|v| (c.name.to_string(), v.to_string()))
+            })
+            .collect();
+        match ctx
+            .storage
+            .create_topic(&name, partitions, configs.clone(), req.validate_only)
+            .await
+        {
+            Ok(created) => {
+                let uuid = created
+                    .as_ref()
+                    .map(|t| Uuid::from_bytes(t.uuid))
+                    .unwrap_or_default();
+                let described = sluice_storage::topic_config::TopicConfig::new(configs);
+                let configs = sluice_storage::topic_config::TOPIC_CONFIGS
+                    .iter()
+                    .filter_map(|d| {
+                        let (value, explicit) = described.get(d.name)?;
+                        Some(
+                            CreatableTopicConfigs::default()
+                                .with_name(text(d.name))
+                                .with_value(Some(text(value)))
+                                .with_config_source(if explicit { 1 } else { 5 }),
+                        )
+                    })
+                    .collect();
+                results.push(
+                    result
+                        .with_topic_id(uuid)
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(1)
+                        .with_configs(Some(configs)),
+                );
+            }
+            Err(e) => {
+                let (code, message) = storage_error(meta, &e);
+                results.push(result.with_error_code(code).with_error_message(message));
+            }
+        }
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}

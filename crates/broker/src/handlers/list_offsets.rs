@@ -1,0 +1,47 @@
+//! ListOffsets: earliest, latest, max timestamp, or by timestamp.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::{storage_error, RequestMeta};
+use crate::context::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: ListOffsetsRequest,
+    meta: RequestMeta,
+) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            partitions.push(
+                match ctx
+                    .storage
+                    .offset_at(&t.name, p.partition_index, p.timestamp)
+                    .await
+                {
+                    Ok(at) => r
+                        .with_offset(at.offset)
+                        .with_timestamp(at.timestamp)
+                        .with_leader_epoch(if at.offset >= 0 { at.leader_epoch } else { -1 }),
+                    Err(e) => r
+                        .with_error_code(storage_error(meta, &e).0)
+                        .with_offset(-1)
+                        .with_timestamp(-1),
+                },
+            );
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,149 @@
+//! Metadata: the broker, and the topics asked for (or all), creating unknown
+//! ones when `auto.create.topics.enable` is on and the client allows it.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::ErrorCode;
+use sluice_storage::storage::Topic;
+use uuid::Uuid;
+
+use super::{count_error, text, RequestMeta};
+use crate::context::BrokerContext;
+
+/// Kafka's ACL operation bits for everything a topic allows (read, write,
+/// create, delete, alter, describe, describe configs, alter configs).
+pub const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// What Kafka reports when authorized operations were not requested.
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: MetadataRequest,
+    meta: RequestMeta,
+) -> MetadataResponse {
+    let storage = &ctx.storage;
+    let ops = if req.include_topic_authorized_operations {
+        ALL_TOPIC_OPERATIONS
+    } else {
+        OPERATIONS_NOT_REQUESTED
+    };
+    // v0 asks for all topics with an empty list; v1+ with null.
+    let wanted = match req.topics {
+        Some(t) if !(t.is_empty() && meta.api_version == 0) => Some(t),
+        _ => None,
+    };
+    let topics = match wanted {
+        None => storage
+            .topics()
+            .iter()
+            .map(|t| describe(ctx, t, ops))
+            .collect(),
+        Some(requested) => {
+            // Before v4 the flag does not exist and topics are always created.
+            let may_create = ctx.config.auto_create_topics
+                && (req.allow_auto_topic_creation || meta.api_version < 4);
+            let mut out = Vec::with_capacity(requested.len());
+            for r in requested {
+                let name = match (&r.name, r.topic_id.is_nil()) {
+                    (Some(n), _) => n.to_string(),
+                    (None, false) => match storage
+                        .topics()
+                        .into_iter()
+                        .find(|t| Uuid::from_bytes(t.uuid) == r.topic_id)
+                    {
+                        Some(t) => t.name.clone(),
+                        None => {
+                            out.push(
+                                MetadataResponseTopic::default()
+                                    .with_error_code(count_error(meta, ErrorCode::UnknownTopicId))
+                                    .with_topic_id(r.topic_id),
+                            );
+                            continue;
+                        }
+                    },
+                    (None, true) => continue,
+                };
+                out.push(topic_metadata(ctx, &name, may_create, ops, meta).await);
+            }
+            out
+        }
+    };
+    let c = &ctx.config;
+    MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(c.node_id))
+            .with_host(text(c.advertised_host.clone()))
+            .with_port(c.advertised_port)])
+        .with_cluster_id(Some(text(c.cluster_id.clone())))
+        .with_controller_id(BrokerId(c.node_id))
+        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        .with_topics(topics)
+}
+
+async fn topic_metadata(
+    ctx: &Arc<BrokerContext>,
+    name: &str,
+    may_create: bool,
+    ops: i32,
+    meta: RequestMeta,
+) -> MetadataResponseTopic {
+    let storage = &ctx.storage;
+    let unknown = |code: ErrorCode| {
+        MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))
+            .with_error_code(count_error(meta, code))
+    };
+    if let Ok(t) = storage.topic(name) {
+        return describe(ctx, &t, ops);
+    }
+    if !may_create {
+        return unknown(ErrorCode::UnknownTopicOrPartition);
+    }
+    if sluice_storage::storage::validate_topic_name(name).is_err() {
+        return unknown(ErrorCode::InvalidTopicException);
+    }
+    match storage
+        .create_topic(
+            name,
+            ctx.config.default_partitions,
+            Default::default(),
+            false,
+        )
+        .await
+    {
+        Ok(Some(t)) => describe(ctx, &t, ops),
+        // Created concurrently by another request.
+        Err(sluice_storage::StorageError::TopicExists(_)) | Ok(None) => match storage.topic(name) {
+            Ok(t) => describe(ctx, &t, ops),
+            Err(_) => unknown(ErrorCode::LeaderNotAvailable),
+        },
+        Err(e) => unknown(e.code()),
+    }
+}
+
+fn describe(ctx: &Arc<BrokerContext>, t: &Topic, ops: i32) -> MetadataResponseTopic {
+    let node = BrokerId(ctx.config.node_id);
+    let partitions = t
+        .partitions()
+        .iter()
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p.partition)
+                .with_leader_id(node)
+                .with_leader_epoch(p.offsets().leader_epoch)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
+        .with_topic_id(Uuid::from_bytes(t.uuid))
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(ops)
+}

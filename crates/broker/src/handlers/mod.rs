@@ -1,0 +1,168 @@
+//! One handler per Kafka API. Each decodes nothing itself (the protocol
+//! crate did), checks the request, delegates to storage, and builds the
+//! response; [`dispatch`] encodes it.
+
+pub mod api_versions;
+pub mod configs;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use sluice_protocol::request::Request;
+use sluice_protocol::response::encode_response;
+use sluice_protocol::ErrorCode;
+use sluice_storage::StorageError;
+
+use crate::context::BrokerContext;
+
+/// A handler's answer: ready now, or after waiting (commit, long poll).
+pub enum Reply {
+    Ready(Option<Bytes>),
+    Later(BoxFuture<'static, Option<Bytes>>),
+}
+
+/// What a response needs from its request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta {
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+}
+
+impl RequestMeta {
+    /// Encodes a response; an encoding failure is our bug, logged, and the
+    /// client gets no response rather than a malformed one.
+    pub fn encode(&self, body: ResponseKind) -> Option<Bytes> {
+        match encode_response(self.api_key, self.api_version, self.correlation_id, &body) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::error!(api = ?self.api_key, version = self.api_version, error = %e, "could not encode response");
+                None
+            }
+        }
+    }
+
+    pub fn api_name(&self) -> &'static str {
+        api_name(self.api_key)
+    }
+}
+
+/// Runs the ordered part of a request's handler.
+pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request) -> Reply {
+    let meta = RequestMeta {
+        api_key: req.api_key,
+        api_version: req.api_version,
+        correlation_id: req.correlation_id,
+    };
+    metrics::counter!("sluice_requests_total", "api" => meta.api_name()).increment(1);
+    let ready = |body: ResponseKind| Reply::Ready(meta.encode(body));
+    match req.body {
+        RequestKind::ApiVersions(r) => {
+            ready(ResponseKind::ApiVersions(api_versions::handle(r, meta)))
+        }
+        RequestKind::Metadata(r) => {
+            ready(ResponseKind::Metadata(metadata::handle(ctx, r, meta).await))
+        }
+        RequestKind::Produce(r) => produce::handle(ctx, r, meta).await,
+        RequestKind::Fetch(r) => fetch::handle(ctx, r, meta),
+        RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(
+            list_offsets::handle(ctx, r, meta).await,
+        )),
+        RequestKind::CreateTopics(r) => ready(ResponseKind::CreateTopics(
+            create_topics::handle(ctx, r, meta).await,
+        )),
+        RequestKind::DeleteTopics(r) => ready(ResponseKind::DeleteTopics(
+            delete_topics::handle(ctx, r, meta).await,
+        )),
+        RequestKind::CreatePartitions(r) => ready(ResponseKind::CreatePartitions(
+            create_partitions::handle(ctx, r, meta).await,
+        )),
+        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(
+            ctx, r, meta,
+        ))),
+        RequestKind::AlterConfigs(r) => ready(ResponseKind::AlterConfigs(
+            configs::alter(ctx, r, meta).await,
+        )),
+        RequestKind::IncrementalAlterConfigs(r) => ready(ResponseKind::IncrementalAlterConfigs(
+            configs::incremental_alter(ctx, r, meta).await,
+        )),
+        RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
+            describe_cluster::handle(ctx, r),
+        )),
+        other => {
+            // The version table only admits the APIs above.
+            tracing::error!(request = ?std::mem::discriminant(&other), "request kind without a handler");
+            Reply::Ready(None)
+        }
+    }
+}
+
+/// Counts an error code in a response and returns it.
+pub fn count_error(meta: RequestMeta, code: ErrorCode) -> i16 {
+    metrics::counter!("sluice_errors_total", "api" => meta.api_name(), "code" => error_name(code))
+        .increment(1);
+    code.code()
+}
+
+/// The error code and message for a storage error, counted.
+pub fn storage_error(meta: RequestMeta, e: &StorageError) -> (i16, Option<StrBytes>) {
+    (count_error(meta, e.code()), Some(text(e.to_string())))
+}
+
+pub fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+fn error_name(code: ErrorCode) -> &'static str {
+    use ErrorCode as E;
+    match code {
+        E::UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
+        E::CorruptMessage => "CORRUPT_MESSAGE",
+        E::InvalidRecord => "INVALID_RECORD",
+        E::MessageTooLarge => "MESSAGE_TOO_LARGE",
+        E::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
+        E::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+        E::TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
+        E::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
+        E::InvalidPartitions => "INVALID_PARTITIONS",
+        E::InvalidConfig => "INVALID_CONFIG",
+        E::InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
+        E::InvalidRequest => "INVALID_REQUEST",
+        E::InvalidRequiredAcks => "INVALID_REQUIRED_ACKS",
+        E::InvalidTimestamp => "INVALID_TIMESTAMP",
+        E::UnsupportedVersion => "UNSUPPORTED_VERSION",
+        E::KafkaStorageError => "KAFKA_STORAGE_ERROR",
+        E::UnknownTopicId => "UNKNOWN_TOPIC_ID",
+        E::RequestTimedOut => "REQUEST_TIMED_OUT",
+        _ => "OTHER",
+    }
+}
+
+fn api_name(key: ApiKey) -> &'static str {
+    match key {
+        ApiKey::Produce => "Produce",
+        ApiKey::Fetch => "Fetch",
+        ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::Metadata => "Metadata",
+        ApiKey::ApiVersions => "ApiVersions",
+        ApiKey::CreateTopics => "CreateTopics",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::AlterConfigs => "AlterConfigs",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
+        ApiKey::DescribeCluster => "DescribeCluster",
+        _ => "Other",
+    }
+}

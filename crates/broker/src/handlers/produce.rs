@@ -1,0 +1,114 @@
+//! Produce: validate each partition's batches and queue them to the group
+//! commit in request order, then (unless acks=0) wait for the commits and
+//! answer with each partition's base offset.
+
+use std::sync::Arc;
+
+use futures::future::{join_all, BoxFuture, FutureExt};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use sluice_protocol::ErrorCode;
+
+use super::{count_error, storage_error, text, Reply, RequestMeta};
+use crate::context::BrokerContext;
+
+type PartitionResult = BoxFuture<'static, PartitionProduceResponse>;
+
+pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: RequestMeta) -> Reply {
+    let acks = req.acks;
+    if !matches!(acks, 0 | 1 | -1) {
+        let refuse = |index| {
+            PartitionProduceResponse::default()
+                .with_index(index)
+                .with_error_code(count_error(meta, ErrorCode::InvalidRequiredAcks))
+                .with_error_message(Some(text(format!(
+                    "acks={acks} is not valid; use 0, 1 or -1 (all)"
+                ))))
+        };
+        let topics = req
+            .topic_data
+            .iter()
+            .map(|t| {
+                TopicProduceResponse::default()
+                    .with_name(t.name.clone())
+                    .with_partition_responses(
+                        t.partition_data.iter().map(|p| refuse(p.index)).collect(),
+                    )
+            })
+            .collect();
+        return Reply::Ready(meta.encode(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(topics),
+        )));
+    }
+    // The ordered part: each partition's batches are validated and queued
+    // to the group commit now, before the next request on this connection
+    // is read, so a partition's batches keep their order.
+    let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> = Vec::new();
+    for t in req.topic_data {
+        let name = t.name.to_string();
+        let mut parts = Vec::with_capacity(t.partition_data.len());
+        for p in t.partition_data {
+            let index = p.index;
+            let records = p.records.unwrap_or_default();
+            metrics::counter!("sluice_bytes_in_total").increment(records.len() as u64);
+            let count = records_in(&records);
+            let queued = ctx.storage.enqueue_append(&name, index, &records).await;
+            parts.push(
+                async move {
+                    match async { queued?.wait().await }.await {
+                        Ok((appended, log_append_time)) => {
+                            metrics::counter!("sluice_records_in_total").increment(count);
+                            PartitionProduceResponse::default()
+                                .with_index(index)
+                                .with_base_offset(appended.base_offset)
+                                .with_log_start_offset(appended.log_start)
+                                .with_log_append_time_ms(log_append_time)
+                        }
+                        Err(e) => {
+                            let (code, message) = storage_error(meta, &e);
+                            PartitionProduceResponse::default()
+                                .with_index(index)
+                                .with_error_code(code)
+                                .with_error_message(message)
+                                .with_base_offset(-1)
+                        }
+                    }
+                }
+                .boxed(),
+            );
+        }
+        topics.push((t.name, parts));
+    }
+    if acks == 0 {
+        // No response; the appends still run to completion.
+        tokio::spawn(async move {
+            for (_, parts) in topics {
+                join_all(parts).await;
+            }
+        });
+        return Reply::Ready(None);
+    }
+    Reply::Later(
+        async move {
+            let mut responses = Vec::with_capacity(topics.len());
+            for (name, parts) in topics {
+                responses.push(
+                    TopicProduceResponse::default()
+                        .with_name(name)
+                        .with_partition_responses(join_all(parts).await),
+                );
+            }
+            meta.encode(ResponseKind::Produce(
+                ProduceResponse::default().with_responses(responses),
+            ))
+        }
+        .boxed(),
+    )
+}
+
+/// Records in a partition's batches, read from their headers.
+fn records_in(records: &[u8]) -> u64 {
+    sluice_protocol::batch::batches(records)
+        .map(|(_, h)| h.record_count.max(0) as u64)
+        .sum()
+}

@@ -1,0 +1,162 @@
+//! `sluice dev` settings: command-line flags over a TOML config file over
+//! defaults.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+#[derive(Args, Debug, Default)]
+pub struct DevArgs {
+    /// TOML file with any of the settings below (flags win).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the catalog and objects live by default [default: ./sluice-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka listener [default: 127.0.0.1:9092].
+    #[arg(long)]
+    pub kafka_addr: Option<String>,
+    /// HTTP listener for /healthz and /metrics [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub http_addr: Option<String>,
+    /// Catalog database: sqlite://PATH or postgres://USER@HOST:PORT/DB
+    /// [default: sqlite://DATA_DIR/catalog.db].
+    #[arg(long)]
+    pub catalog: Option<String>,
+    /// Object store: file://DIR or memory:// [default: file://DATA_DIR/objects].
+    #[arg(long)]
+    pub objects: Option<String>,
+    /// Largest request accepted, in bytes [default: 104857600].
+    #[arg(long)]
+    pub max_request_bytes: Option<usize>,
+    /// Host name clients are told to connect to [default: the Kafka
+    /// listener's address].
+    #[arg(long)]
+    pub advertised_host: Option<String>,
+    /// Partitions of auto-created topics [default: 1].
+    #[arg(long)]
+    pub num_partitions: Option<i32>,
+    /// How often retention and object collection run, in ms [default: 30000].
+    #[arg(long)]
+    pub maintenance_interval_ms: Option<u64>,
+}
+
+/// The same settings in a config file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    kafka_addr: Option<String>,
+    http_addr: Option<String>,
+    catalog: Option<String>,
+    objects: Option<String>,
+    max_request_bytes: Option<usize>,
+    advertised_host: Option<String>,
+    num_partitions: Option<i32>,
+    maintenance_interval_ms: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    pub data_dir: PathBuf,
+    pub kafka_addr: String,
+    pub http_addr: String,
+    pub catalog: String,
+    pub objects: String,
+    pub max_request_bytes: usize,
+    pub advertised_host: Option<String>,
+    pub num_partitions: i32,
+    pub maintenance_interval_ms: u64,
+}
+
+impl DevArgs {
+    pub fn resolve(self) -> anyhow::Result<DevConfig> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("sluice-data"));
+        let catalog = self
+            .catalog
+            .or(file.catalog)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("catalog.db").display()));
+        let objects = self
+            .objects
+            .or(file.objects)
+            .unwrap_or_else(|| format!("file://{}", data_dir.join("objects").display()));
+        let num_partitions = self.num_partitions.or(file.num_partitions).unwrap_or(1);
+        anyhow::ensure!(num_partitions >= 1, "num-partitions must be at least 1");
+        let max_request_bytes = self
+            .max_request_bytes
+            .or(file.max_request_bytes)
+            .unwrap_or(100 << 20);
+        anyhow::ensure!(
+            (1024..=i32::MAX as usize).contains(&max_request_bytes),
+            "max-request-bytes must be between 1024 and {}",
+            i32::MAX
+        );
+        Ok(DevConfig {
+            data_dir,
+            kafka_addr: self
+                .kafka_addr
+                .or(file.kafka_addr)
+                .unwrap_or_else(|| "127.0.0.1:9092".into()),
+            http_addr: self
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            catalog,
+            objects,
+            max_request_bytes,
+            advertised_host: self.advertised_host.or(file.advertised_host),
+            num_partitions,
+            maintenance_interval_ms: self
+                .maintenance_interval_ms
+                .or(file.maintenance_interval_ms)
+                .unwrap_or(30_000),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(&path, "kafka-addr = \"127.0.0.1:1234\"\nhttp-addr = \"127.0.0.1:5678\"\ndata-dir = \"/tmp/x\"\n").unwrap();
+        let c = DevArgs {
+            config: Some(path.clone()),
+            http_addr: Some("127.0.0.1:9999".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.kafka_addr, "127.0.0.1:1234");
+        assert_eq!(c.http_addr, "127.0.0.1:9999");
+        assert_eq!(c.catalog, "sqlite:///tmp/x/catalog.db");
+        assert_eq!(c.objects, "file:///tmp/x/objects");
+
+        std::fs::write(&path, "no-such-setting = 1\n").unwrap();
+        let e = DevArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("no-such-setting"));
+    }
+}

@@ -1,0 +1,157 @@
+//! `sluice dev`: one process with the Kafka listener, the HTTP listener and
+//! embedded storage. Ctrl-C or SIGTERM stops accepting, lets the last group
+//! commit finish, and exits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use sluice_broker::{BrokerConfig, BrokerContext, Server};
+use sluice_storage::{Storage, StorageOptions};
+use tokio::sync::watch;
+
+use crate::config::DevConfig;
+
+pub async fn run(config: DevConfig) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("sluice_commit_seconds".into()),
+            &[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ],
+        )
+        .context("configuring metrics")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let mut opts = StorageOptions::new(config.catalog.clone(), config.objects.clone());
+    opts.maintenance_interval = Duration::from_millis(config.maintenance_interval_ms.max(100));
+    let storage = Storage::open(opts).await.with_context(|| {
+        format!(
+            "opening storage (catalog {}, objects {})",
+            redact(&config.catalog),
+            config.objects
+        )
+    })?;
+
+    let kafka_listener_addr: std::net::SocketAddr = config
+        .kafka_addr
+        .parse()
+        .with_context(|| format!("kafka address `{}` is not HOST:PORT", config.kafka_addr))?;
+    let broker_config = BrokerConfig {
+        advertised_host: config.advertised_host.clone().unwrap_or_else(|| {
+            if kafka_listener_addr.ip().is_unspecified() {
+                "localhost".into()
+            } else {
+                kafka_listener_addr.ip().to_string()
+            }
+        }),
+        advertised_port: kafka_listener_addr.port() as i32,
+        max_request_bytes: config.max_request_bytes,
+        default_partitions: config.num_partitions,
+        ..BrokerConfig::default()
+    };
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let server = Server::bind(
+        &config.kafka_addr,
+        BrokerContext::new(broker_config.clone(), storage.clone()),
+    )
+    .await
+    .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
+    let kafka_addr = server.local_addr()?;
+    if kafka_addr.port() != kafka_listener_addr.port() {
+        // Port 0: advertise the port we got.
+        let ctx = BrokerContext::new(
+            BrokerConfig {
+                advertised_port: kafka_addr.port() as i32,
+                ..broker_config
+            },
+            storage.clone(),
+        );
+        drop(server);
+        return serve(
+            Server::bind(&kafka_addr.to_string(), ctx).await?,
+            config,
+            storage,
+            metrics,
+            shutdown_tx,
+            shutdown_rx,
+        )
+        .await;
+    }
+    serve(server, config, storage, metrics, shutdown_tx, shutdown_rx).await
+}
+
+async fn serve(
+    server: Server,
+    config: DevConfig,
+    storage: Arc<Storage>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    shutdown_tx: watch::Sender<bool>,
+    shutdown_rx: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let http = sluice_control::bind(&config.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
+    tracing::info!(
+        kafka = %server.local_addr()?,
+        http = ?sluice_control::local_addr(&http),
+        catalog = %redact(&config.catalog),
+        objects = %config.objects,
+        "sluice is ready"
+    );
+    let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
+    let http_task = tokio::spawn(sluice_control::serve(http, metrics, shutdown_rx));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = kafka_task.await;
+    // Connections stop reading at once; give queued appends a moment to
+    // reach the group commit before it drains.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    storage.shutdown().await;
+    let _ = http_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Hides a password in a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
