@@ -1,0 +1,289 @@
+//! Shared by the end-to-end tests: start the real `sluice` binary on free
+//! ports, talk to it with librdkafka (rdkafka) or raw protocol frames.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `sluice dev` process; killed when dropped.
+pub struct Broker {
+    pub child: Option<Child>,
+    pub data_dir: PathBuf,
+    pub kafka_port: u16,
+    pub http_port: u16,
+    pub extra: Vec<String>,
+    log: PathBuf,
+}
+
+impl Broker {
+    /// Starts a broker on `data_dir` with fresh ports.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Broker {
+        let mut b = Broker {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            kafka_port: free_port(),
+            http_port: free_port(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            log: data_dir.with_extension("log"),
+        };
+        b.spawn();
+        b
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.kafka_port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("dev")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--kafka-addr")
+            .arg(self.bootstrap())
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .args(&self.extra)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start sluice");
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "sluice exited with {status} while starting:\n{}",
+                    self.log_tail()
+                );
+            }
+            if self.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "sluice did not answer /healthz within 60 s:\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// GET on the HTTP listener; the body, if the request succeeded.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.http_port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        if !out.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe_sigterm(c.id());
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = c.try_wait() {
+                    assert!(
+                        status.success(),
+                        "sluice exited with {status} after SIGTERM:\n{}",
+                        self.log_tail()
+                    );
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sluice did not stop within 30 s of SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Starts again on the same data directory and ports.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill the broker first");
+        self.spawn();
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A raw Kafka connection for requests no client library will send.
+pub struct RawClient {
+    stream: TcpStream,
+    next_correlation: i32,
+}
+
+impl RawClient {
+    pub fn connect(bootstrap: &str) -> RawClient {
+        let stream = TcpStream::connect(bootstrap).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
+        RawClient {
+            stream,
+            next_correlation: 1,
+        }
+    }
+
+    /// Sends raw bytes as they are.
+    pub fn send_bytes(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a request and decodes its response.
+    pub fn request(&mut self, key: ApiKey, version: i16, body: RequestKind) -> ResponseKind {
+        let frame = self.frame(key, version, &body);
+        self.send_bytes(&frame);
+        self.read_response(key, version).expect("response")
+    }
+
+    pub fn frame(&mut self, key: ApiKey, version: i16, body: &RequestKind) -> Bytes {
+        let correlation = self.next_correlation;
+        self.next_correlation += 1;
+        let mut b = BytesMut::new();
+        b.put_i32(0);
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")))
+            .encode(&mut b, key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut b, version).unwrap();
+        let len = (b.len() - 4) as i32;
+        b[..4].copy_from_slice(&len.to_be_bytes());
+        b.freeze()
+    }
+
+    /// Reads one response; `None` if the broker closed the connection.
+    pub fn read_response(&mut self, key: ApiKey, version: i16) -> Option<ResponseKind> {
+        let body = self.read_frame()?;
+        let mut b = Bytes::from(body);
+        ResponseHeader::decode(&mut b, key.response_header_version(version)).unwrap();
+        Some(ResponseKind::decode(key, &mut b, version).expect("decode response"))
+    }
+
+    pub fn read_frame(&mut self) -> Option<Vec<u8>> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).ok()?;
+        Some(body)
+    }
+
+    /// True once the broker has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.stream.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+/// Builds a record batch (magic 2) with `n` records "v0".."vN".
+pub fn record_batch(n: usize, compression: kafka_protocol::records::Compression) -> Bytes {
+    use kafka_protocol::records::*;
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: now_ms(),
+            key: None,
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Reads a big-endian i16 at `at`.
+pub fn be_i16(b: &[u8], at: usize) -> i16 {
+    (&b[at..at + 2]).get_i16()
+}
