@@ -96,12 +96,8 @@ pub fn decode_request(frame: Bytes) -> Result<Request, DecodeError> {
         .map_err(|e| malformed(format!("header: {e}")))?;
     let body = RequestKind::decode(api_key, &mut buf, api_version)
         .map_err(|e| malformed(format!("body: {e}")))?;
-    if buf.has_remaining() {
-        return Err(malformed(format!(
-            "{} trailing bytes after the body",
-            buf.remaining()
-        )));
-    }
+    // Trailing bytes are ignored, as Kafka does: librdkafka sends a field
+    // in Metadata v11+ that the schema no longer has.
     Ok(Request {
         api_key,
         api_version,

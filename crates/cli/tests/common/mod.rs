@@ -168,6 +168,9 @@ fn unsafe_sigterm(pid: u32) {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- sluice log (last lines) ---\n{}", self.log_tail());
+        }
         self.kill9();
     }
 }
