@@ -17,7 +17,7 @@ pub async fn handle(
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
-        if t.assignments.is_some() {
+        if t.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
             results.push(
                 result
                     .with_error_code(count_error(meta, ErrorCode::InvalidReplicaAssignment))

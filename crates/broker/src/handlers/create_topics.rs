@@ -95,7 +95,8 @@ pub async fn handle(
                         .with_topic_id(uuid)
                         .with_num_partitions(partitions)
                         .with_replication_factor(1)
-                        .with_configs(Some(configs)),
+                        // Reported from v5; older versions have no such field.
+                        .with_configs((meta.api_version >= 5).then_some(configs)),
                 );
             }
             Err(e) => {

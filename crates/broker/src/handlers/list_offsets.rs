@@ -1,4 +1,7 @@
 //! ListOffsets: earliest, latest, max timestamp, or by timestamp.
+//!
+//! The codec refuses to encode fields a version lacks, so fields newer than
+//! the request's version stay at their defaults.
 
 use std::sync::Arc;
 
@@ -29,7 +32,11 @@ pub async fn handle(
                     Ok(at) => r
                         .with_offset(at.offset)
                         .with_timestamp(at.timestamp)
-                        .with_leader_epoch(if at.offset >= 0 { at.leader_epoch } else { -1 }),
+                        .with_leader_epoch(if at.offset >= 0 && meta.api_version >= 4 {
+                            at.leader_epoch
+                        } else {
+                            -1
+                        }),
                     Err(e) => r
                         .with_error_code(storage_error(meta, &e).0)
                         .with_offset(-1)
