@@ -1,20 +1,28 @@
-//! Group commit: the single writer that turns appended batches into durable,
-//! acknowledged records.
+//! Group commit: turns appended batches into durable, acknowledged records.
 //!
-//! One task receives the batches of every partition. Each flush it assigns
-//! offsets from each partition's high watermark, writes one object holding
-//! all of them (grouped by partition), and commits the object's chunks to
-//! the catalog in one transaction guarded by each partition's leader epoch.
-//! Only then do the high watermarks move and producers get their acks. A
-//! failed flush moves nothing, so the next flush reuses the same offsets and
-//! offsets stay dense.
+//! Two tasks form a pipeline:
+//!
+//! - the **sequencer** gathers the batches of every partition for a flush,
+//!   hands out their offsets, lays them out in one object (grouped by
+//!   partition) and starts writing it;
+//! - the **committer** takes flushes in sequencing order, waits for the
+//!   object write, and commits the object's chunks to the catalog in one
+//!   transaction guarded by each partition's leader epoch and next offset.
+//!   Only then do high watermarks move and producers get their acks.
+//!
+//! So the object of one flush is written while the previous one commits.
+//! When a flush fails, its partitions' sequences roll back to the high
+//! watermark, and flushes already sequenced past the failure fail too for
+//! those partitions (their chunk no longer starts at the high watermark);
+//! nothing is ever committed with a gap, so offsets stay dense.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::catalog::{Catalog, ChunkRow, Commit, CommitOutcome, ObjectRow, PartitionCommit};
 use crate::error::{Result, StorageError};
@@ -50,13 +58,15 @@ impl AppendRequest {
     }
 }
 
-/// When a flush happens: whichever of these comes first.
+/// When a flush happens, and how many may be in flight.
 #[derive(Debug, Clone, Copy)]
 pub struct FlushPolicy {
     /// How long the first waiting batch may wait for others to join it.
     pub linger: Duration,
     pub max_bytes: usize,
     pub max_chunks: usize,
+    /// Flushes whose objects may be written while earlier ones commit.
+    pub pipeline_depth: usize,
     /// How long a registered-but-unwritten object stays valid before the
     /// collector may delete it.
     pub prepared_ttl_ms: i64,
@@ -66,8 +76,9 @@ impl Default for FlushPolicy {
     fn default() -> Self {
         FlushPolicy {
             linger: Duration::from_millis(2),
-            max_bytes: 4 << 20,
+            max_bytes: 8 << 20,
             max_chunks: 2_000,
+            pipeline_depth: 3,
             prepared_ttl_ms: 10 * 60 * 1000,
         }
     }
@@ -76,36 +87,37 @@ impl Default for FlushPolicy {
 /// Called when a partition is fenced, to take it over again.
 pub type Refence = Arc<dyn Fn(Arc<PartitionLog>) + Send + Sync>;
 
-/// The group commit task's state.
-pub struct GroupCommit {
-    catalog: Arc<dyn Catalog>,
-    objects: Objects,
-    owner: String,
-    policy: FlushPolicy,
-    /// The object the next flush writes, already registered as prepared.
-    next_object: Option<ObjectRow>,
-    refence: Refence,
+/// The requests of one partition in a flush, with their offsets.
+struct PartitionFlush {
+    log: Arc<PartitionLog>,
+    requests: Vec<AppendRequest>,
+    /// First offset of each request, in order.
+    bases: Vec<i64>,
+    commit: PartitionCommit,
 }
 
-impl GroupCommit {
-    pub fn new(
-        catalog: Arc<dyn Catalog>,
-        objects: Objects,
-        owner: String,
-        policy: FlushPolicy,
-        refence: Refence,
-    ) -> Self {
-        GroupCommit {
-            catalog,
-            objects,
-            owner,
-            policy,
-            next_object: None,
-            refence,
-        }
-    }
+/// A flush on its way from the sequencer to the committer.
+struct Flush {
+    object: ObjectRow,
+    size: usize,
+    write: JoinHandle<Result<()>>,
+    partitions: Vec<PartitionFlush>,
+    started: Instant,
+}
 
-    fn new_object_row(&self) -> ObjectRow {
+/// Objects registered as prepared and not yet used. Each commit registers
+/// one replacement in its own transaction, so a flush costs one catalog
+/// transaction.
+#[derive(Clone)]
+struct ObjectPool {
+    catalog: Arc<dyn Catalog>,
+    owner: String,
+    ttl_ms: i64,
+    free: Arc<Mutex<Vec<ObjectRow>>>,
+}
+
+impl ObjectPool {
+    fn new_row(&self) -> ObjectRow {
         let id = (rand::random::<u64>() >> 1) as i64;
         let now = crate::now_ms();
         ObjectRow {
@@ -113,156 +125,272 @@ impl GroupCommit {
             path: object_path(id),
             owner: self.owner.clone(),
             created_ms: now,
-            expires_ms: now + self.policy.prepared_ttl_ms,
+            expires_ms: now + self.ttl_ms,
         }
     }
 
-    /// Runs until every sender is dropped, flushing what is left.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<AppendRequest>) {
-        while let Some(first) = rx.recv().await {
-            let deadline = first.enqueued + self.policy.linger;
-            let mut bytes = first.bytes();
-            let mut requests = vec![first];
-            while bytes < self.policy.max_bytes && requests.len() < self.policy.max_chunks {
-                let next = match rx.try_recv() {
-                    Ok(r) => Some(r),
-                    Err(mpsc::error::TryRecvError::Disconnected) => None,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
-                            Ok(r) => r,
-                            Err(_) => None,
-                        }
-                    }
-                };
-                let Some(r) = next else { break };
-                bytes += r.bytes();
-                requests.push(r);
-            }
-            self.flush(requests).await;
-        }
-    }
-
-    /// Makes sure a fresh prepared object is registered for this flush.
-    async fn object_for_flush(&mut self) -> Result<ObjectRow> {
-        let fresh_enough =
-            |o: &ObjectRow| crate::now_ms() < o.created_ms + self.policy.prepared_ttl_ms / 2;
-        match self.next_object.take() {
-            Some(o) if fresh_enough(&o) => Ok(o),
-            _ => {
-                let o = self.new_object_row();
-                self.catalog.register_object(&o).await?;
-                Ok(o)
-            }
-        }
-    }
-
-    async fn flush(&mut self, requests: Vec<AppendRequest>) {
-        let started = Instant::now();
-        // Group by partition in (topic id, partition) order, keeping each
-        // partition's arrival order.
-        let mut groups: BTreeMap<(i64, i32), Vec<AppendRequest>> = BTreeMap::new();
-        for r in requests {
-            if r.log.is_fenced() {
-                let _ = r.reply.send(Err(StorageError::NotLeader {
-                    topic: r.log.topic.clone(),
-                    partition: r.log.partition,
-                }));
-                continue;
-            }
-            groups
-                .entry((r.log.topic_id, r.log.partition))
-                .or_default()
-                .push(r);
-        }
-        if groups.is_empty() {
-            return;
-        }
-        let object = match self.object_for_flush().await {
-            Ok(o) => o,
-            Err(e) => return fail_all(groups, &e),
-        };
-
-        // Sequence offsets and lay out the object.
-        let total: usize = groups.values().flatten().map(|r| r.bytes()).sum();
-        let mut builder = ObjectBuilder::with_capacity(total);
-        let mut commits = Vec::with_capacity(groups.len());
-        let mut bases: BTreeMap<(i64, i32), Vec<i64>> = BTreeMap::new();
-        for (key, reqs) in groups.iter_mut() {
-            let log = &reqs[0].log;
-            let offsets = log.offsets();
-            let first = offsets.high_watermark;
-            let mut next = first;
-            let mut max_ts = -1;
-            let mut req_bases = Vec::with_capacity(reqs.len());
-            for r in reqs.iter_mut() {
-                req_bases.push(next);
-                for b in r.batches.iter_mut() {
-                    sluice_protocol::batch::set_base_offset(&mut b.bytes, next);
-                    sluice_protocol::batch::set_leader_epoch(&mut b.bytes, offsets.leader_epoch);
-                    next += b.records as i64;
-                    max_ts = max_ts.max(b.max_timestamp);
+    /// A registered object young enough to be written and committed long
+    /// before its registration expires.
+    async fn take(&self) -> Result<ObjectRow> {
+        let fresh = |o: &ObjectRow| crate::now_ms() < o.created_ms + self.ttl_ms / 2;
+        loop {
+            let candidate = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match candidate {
+                Some(o) if fresh(&o) => return Ok(o),
+                Some(_) => continue, // expired: the collector deletes it
+                None => {
+                    let o = self.new_row();
+                    self.catalog.register_object(&o).await?;
+                    return Ok(o);
                 }
             }
-            let (start, len) = builder.push_chunk(
-                key.0,
-                key.1,
-                first,
-                next - 1,
-                reqs.iter()
-                    .flat_map(|r| r.batches.iter().map(|b| &b.bytes[..])),
-            );
-            bases.insert(*key, req_bases);
-            commits.push(PartitionCommit {
-                leader_epoch: offsets.leader_epoch,
+        }
+    }
+
+    fn give_back(&self, o: ObjectRow) {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+    }
+}
+
+/// Starts the group commit; it runs until every sender of the returned
+/// channel is dropped, and the handle finishes after the last commit.
+pub fn start(
+    catalog: Arc<dyn Catalog>,
+    objects: Objects,
+    owner: String,
+    policy: FlushPolicy,
+    refence: Refence,
+) -> (mpsc::Sender<AppendRequest>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(4096);
+    let pool = ObjectPool {
+        catalog: catalog.clone(),
+        owner,
+        ttl_ms: policy.prepared_ttl_ms,
+        free: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (flush_tx, flush_rx) = mpsc::channel(policy.pipeline_depth.max(1));
+    let sequencer = tokio::spawn(sequence(rx, flush_tx, objects, pool.clone(), policy));
+    let committer = Committer {
+        catalog,
+        pool,
+        refence,
+    };
+    let handle = tokio::spawn(async move {
+        committer.run(flush_rx).await;
+        let _ = sequencer.await;
+    });
+    (tx, handle)
+}
+
+/// The sequencer: gathers batches into flushes and starts their writes.
+async fn sequence(
+    mut rx: mpsc::Receiver<AppendRequest>,
+    flushes: mpsc::Sender<Flush>,
+    objects: Objects,
+    pool: ObjectPool,
+    policy: FlushPolicy,
+) {
+    while let Some(first) = rx.recv().await {
+        let deadline = first.enqueued + policy.linger;
+        let mut bytes = first.bytes();
+        let mut requests = vec![first];
+        while bytes < policy.max_bytes && requests.len() < policy.max_chunks {
+            let next = match rx.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    tokio::time::timeout_at(deadline.into(), rx.recv())
+                        .await
+                        .unwrap_or_default()
+                }
+            };
+            let Some(r) = next else { break };
+            bytes += r.bytes();
+            requests.push(r);
+        }
+        if let Some(flush) = build_flush(requests, &objects, &pool).await {
+            if flushes.send(flush).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Hands out offsets, lays out the object and starts writing it.
+async fn build_flush(
+    requests: Vec<AppendRequest>,
+    objects: &Objects,
+    pool: &ObjectPool,
+) -> Option<Flush> {
+    let started = Instant::now();
+    let mut groups: BTreeMap<(i64, i32), Vec<AppendRequest>> = BTreeMap::new();
+    for r in requests {
+        if r.log.is_fenced() {
+            let e = not_leader(&r.log);
+            let _ = r.reply.send(Err(e));
+            continue;
+        }
+        groups
+            .entry((r.log.topic_id, r.log.partition))
+            .or_default()
+            .push(r);
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let object = match pool.take().await {
+        Ok(o) => o,
+        Err(e) => {
+            for r in groups.into_values().flatten() {
+                let _ = r.reply.send(Err(e.clone_for_reply()));
+            }
+            return None;
+        }
+    };
+    let total: usize = groups.values().flatten().map(|r| r.bytes()).sum();
+    let mut builder = ObjectBuilder::with_capacity(total);
+    let mut partitions = Vec::with_capacity(groups.len());
+    for ((topic_id, partition), mut requests) in groups {
+        let log = requests[0].log.clone();
+        let count: i64 = requests
+            .iter()
+            .flat_map(|r| &r.batches)
+            .map(|b| b.records as i64)
+            .sum();
+        let (first, epoch) = log.sequence(count);
+        let mut next = first;
+        let mut max_ts = -1;
+        let mut bases = Vec::with_capacity(requests.len());
+        for r in requests.iter_mut() {
+            bases.push(next);
+            for b in r.batches.iter_mut() {
+                sluice_protocol::batch::set_base_offset(&mut b.bytes, next);
+                sluice_protocol::batch::set_leader_epoch(&mut b.bytes, epoch);
+                next += b.records as i64;
+                max_ts = max_ts.max(b.max_timestamp);
+            }
+        }
+        let (start, len) = builder.push_chunk(
+            topic_id,
+            partition,
+            first,
+            next - 1,
+            requests
+                .iter()
+                .flat_map(|r| r.batches.iter().map(|b| &b.bytes[..])),
+        );
+        partitions.push(PartitionFlush {
+            log,
+            requests,
+            bases,
+            commit: PartitionCommit {
+                leader_epoch: epoch,
                 chunk: ChunkRow {
-                    topic_id: key.0,
-                    partition: key.1,
+                    topic_id,
+                    partition,
                     base_offset: first,
                     last_offset: next - 1,
                     max_timestamp: max_ts,
-                    leader_epoch: offsets.leader_epoch,
+                    leader_epoch: epoch,
                     object_id: object.id,
                     byte_start: start as i64,
                     byte_len: len as i64,
                 },
-            });
-        }
-        let body = builder.finish();
-        let size = body.len();
-        if let Err(e) = self.objects.put(&object.path, body).await {
-            // The object stays registered as prepared; reuse it next time.
-            self.next_object = Some(object);
-            return fail_all(groups, &e);
-        }
+            },
+        });
+    }
+    let body = builder.finish();
+    let size = body.len();
+    let objects = objects.clone();
+    let path = object.path.clone();
+    let write = tokio::spawn(async move {
+        let writing = Instant::now();
+        let r = objects.put(&path, body).await;
+        metrics::histogram!("sluice_object_write_seconds").record(writing.elapsed().as_secs_f64());
+        r
+    });
+    Some(Flush {
+        object,
+        size,
+        write,
+        partitions,
+        started,
+    })
+}
 
+struct Committer {
+    catalog: Arc<dyn Catalog>,
+    pool: ObjectPool,
+    refence: Refence,
+}
+
+impl Committer {
+    async fn run(self, mut flushes: mpsc::Receiver<Flush>) {
+        while let Some(flush) = flushes.recv().await {
+            self.commit(flush).await;
+        }
+    }
+
+    async fn commit(&self, flush: Flush) {
+        let Flush {
+            object,
+            size,
+            write,
+            partitions,
+            started,
+        } = flush;
+        // A partition whose earlier flush failed was rolled back: this
+        // flush's chunk no longer starts at its high watermark.
+        let (mut partitions, stale): (Vec<_>, Vec<_>) = partitions
+            .into_iter()
+            .partition(|p| p.commit.chunk.base_offset == p.log.high_watermark());
+        for p in stale {
+            fail(
+                p,
+                &StorageError::Catalog("an earlier commit of this partition failed; retry".into()),
+            );
+        }
+        match write
+            .await
+            .unwrap_or_else(|e| Err(StorageError::Objects(e.to_string())))
+        {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "object write failed");
+                // The object stays registered as prepared; reuse it.
+                self.pool.give_back(object);
+                return partitions.into_iter().for_each(|p| fail(p, &e));
+            }
+        }
+        if partitions.is_empty() {
+            return;
+        }
+        let committing = Instant::now();
         let mut commit = Commit {
             object_id: object.id,
             object_size: size as i64,
-            partitions: commits,
-            next_object: Some(self.new_object_row()),
+            partitions: partitions.iter().map(|p| p.commit).collect(),
+            next_object: Some(self.pool.new_row()),
         };
         loop {
             match self.catalog.commit(&commit).await {
                 Ok(CommitOutcome::Committed) => break,
                 Ok(CommitOutcome::Fenced(fenced)) => {
-                    for key in &fenced {
-                        if let Some(reqs) = groups.remove(key) {
-                            let log = reqs[0].log.clone();
-                            log.fence();
-                            let e = StorageError::NotLeader {
-                                topic: log.topic.clone(),
-                                partition: log.partition,
-                            };
-                            for r in reqs {
-                                let _ = r.reply.send(Err(e.clone_for_reply()));
-                            }
-                            (self.refence)(log);
-                        }
+                    let (gone, kept): (Vec<_>, Vec<_>) = partitions.into_iter().partition(|p| {
+                        fenced.contains(&(p.commit.chunk.topic_id, p.commit.chunk.partition))
+                    });
+                    for p in gone {
+                        let log = p.log.clone();
+                        log.fence();
+                        let e = not_leader(&log);
+                        fail(p, &e);
+                        (self.refence)(log);
                     }
+                    partitions = kept;
                     commit
                         .partitions
-                        .retain(|p| !fenced.contains(&(p.chunk.topic_id, p.chunk.partition)));
-                    if commit.partitions.is_empty() {
+                        .retain(|c| !fenced.contains(&(c.chunk.topic_id, c.chunk.partition)));
+                    if partitions.is_empty() {
                         // Nothing to commit; the object is collected later.
                         return;
                     }
@@ -270,58 +398,78 @@ impl GroupCommit {
                 Err(e) => {
                     // The outcome may be unknown (connection lost during
                     // COMMIT): ask the catalog before failing anything.
-                    match self.catalog.object_committed(object.id).await {
-                        Ok(true) => break,
-                        _ => {
-                            tracing::error!(error = %e, "group commit failed");
-                            self.next_object = Some(object);
-                            return fail_all(groups, &e);
-                        }
+                    if let Ok(true) = self.catalog.object_committed(object.id).await {
+                        break;
                     }
+                    tracing::error!(error = %e, "catalog commit failed");
+                    self.pool.give_back(object);
+                    return partitions.into_iter().for_each(|p| fail(p, &e));
                 }
             }
         }
-        self.next_object = commit.next_object.take();
+        if let Some(next) = commit.next_object.take() {
+            self.pool.give_back(next);
+        }
+        metrics::histogram!("sluice_catalog_commit_seconds")
+            .record(committing.elapsed().as_secs_f64());
         metrics::histogram!("sluice_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("sluice_commits_total").increment(1);
         metrics::counter!("sluice_commit_bytes_total").increment(size as u64);
-
-        for (key, reqs) in groups {
-            let log = reqs[0].log.clone();
-            let mut next = 0;
-            let mut tail = Vec::new();
-            let mut replies = Vec::with_capacity(reqs.len());
-            for (r, base) in reqs.into_iter().zip(&bases[&key]) {
-                let mut offset = *base;
-                for b in r.batches {
-                    let last = offset + b.records as i64 - 1;
-                    tail.push(TailBatch {
-                        base_offset: offset,
-                        last_offset: last,
-                        bytes: b.bytes.freeze(),
-                    });
-                    offset = last + 1;
-                }
-                next = offset;
-                replies.push((r.reply, *base));
-            }
-            // The high watermark moves before the acks go out, so a
-            // consumer told of an ack can always read the record.
-            log.committed(tail, next);
-            let log_start = log.offsets().log_start;
-            for (reply, base_offset) in replies {
-                let _ = reply.send(Ok(Appended {
-                    base_offset,
-                    log_start,
-                }));
-            }
+        for p in partitions {
+            acknowledge(p);
         }
     }
 }
 
-fn fail_all(groups: BTreeMap<(i64, i32), Vec<AppendRequest>>, e: &StorageError) {
-    for r in groups.into_values().flatten() {
+/// Moves the partition's high watermark past a committed flush, then acks.
+fn acknowledge(p: PartitionFlush) {
+    let PartitionFlush {
+        log,
+        requests,
+        bases,
+        ..
+    } = p;
+    let mut next = 0;
+    let mut tail = Vec::new();
+    let mut replies = Vec::with_capacity(requests.len());
+    for (r, base) in requests.into_iter().zip(bases) {
+        let mut offset = base;
+        for b in r.batches {
+            let last = offset + b.records as i64 - 1;
+            tail.push(TailBatch {
+                base_offset: offset,
+                last_offset: last,
+                bytes: b.bytes.freeze(),
+            });
+            offset = last + 1;
+        }
+        next = offset;
+        replies.push((r.reply, base));
+    }
+    // The high watermark moves before the acks go out, so a consumer told
+    // of an ack can always read the record.
+    log.committed(tail, next);
+    let log_start = log.offsets().log_start;
+    for (reply, base_offset) in replies {
+        let _ = reply.send(Ok(Appended {
+            base_offset,
+            log_start,
+        }));
+    }
+}
+
+/// Fails a partition's requests and rolls its sequence back.
+fn fail(p: PartitionFlush, e: &StorageError) {
+    p.log.roll_back_sequence();
+    for r in p.requests {
         let _ = r.reply.send(Err(e.clone_for_reply()));
+    }
+}
+
+fn not_leader(log: &PartitionLog) -> StorageError {
+    StorageError::NotLeader {
+        topic: log.topic.clone(),
+        partition: log.partition,
     }
 }
 

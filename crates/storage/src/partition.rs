@@ -2,9 +2,10 @@
 //! and a size-bounded tail of recently committed batches so that consumers
 //! that keep up are served from memory.
 //!
-//! Offsets are sequenced by the group commit (see [`crate::commit`]), which
-//! is the only writer of the high watermark; everything here is
-//! committed data.
+//! Offsets are sequenced by the group commit (see [`crate::commit`]) ahead
+//! of the commit, so that several flushes can be in flight; the high
+//! watermark moves only when a flush is committed, and the tail holds only
+//! committed batches.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -32,7 +33,11 @@ struct State {
     /// The epoch this broker leads the partition with; commits carry it.
     leader_epoch: i32,
     log_start: i64,
+    /// Everything below is committed and readable.
     high_watermark: i64,
+    /// The next offset to hand out; ahead of the high watermark while
+    /// flushes are in flight, and rolled back to it when one fails.
+    next_offset: i64,
     tail: VecDeque<TailBatch>,
     tail_bytes: usize,
     /// Set when the catalog no longer accepts our commits for this
@@ -81,6 +86,7 @@ impl PartitionLog {
                 leader_epoch,
                 log_start,
                 high_watermark: next_offset,
+                next_offset,
                 tail: VecDeque::new(),
                 tail_bytes: 0,
                 fenced: false,
@@ -119,11 +125,28 @@ impl PartitionLog {
         s.leader_epoch = leader_epoch;
         s.log_start = log_start;
         s.high_watermark = next_offset;
+        s.next_offset = next_offset;
         s.tail.clear();
         s.tail_bytes = 0;
         s.fenced = false;
         drop(s);
         self.hw_tx.send_replace(next_offset);
+    }
+
+    /// Hands out `count` offsets for a flush; returns the first and the
+    /// leader epoch the flush must commit with.
+    pub fn sequence(&self, count: i64) -> (i64, i32) {
+        let mut s = self.lock();
+        let base = s.next_offset;
+        s.next_offset += count;
+        (base, s.leader_epoch)
+    }
+
+    /// After a failed flush: offsets handed out beyond the high watermark
+    /// are handed out again, so offsets stay dense.
+    pub fn roll_back_sequence(&self) {
+        let mut s = self.lock();
+        s.next_offset = s.high_watermark;
     }
 
     /// A receiver that changes whenever the high watermark moves.
@@ -145,8 +168,14 @@ impl PartitionLog {
             }
         }
         s.high_watermark = next_offset;
+        s.next_offset = s.next_offset.max(next_offset);
         drop(s);
         self.hw_tx.send_replace(next_offset);
+    }
+
+    /// The committed end of the log, which a flush's chunk must start at.
+    pub fn high_watermark(&self) -> i64 {
+        self.lock().high_watermark
     }
 
     /// Moves the log start forward after retention removed old chunks.

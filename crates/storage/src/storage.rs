@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache::ChunkCache;
 use crate::catalog::{sql::SqlCatalog, Catalog, ChunkRow, TopicRow};
-use crate::commit::{AppendRequest, Appended, FlushPolicy, GroupCommit, PendingBatch};
+use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
 use crate::partition::{Offsets, PartitionLog};
@@ -30,7 +30,7 @@ pub struct StorageOptions {
     pub catalog_url: String,
     /// `file://DIR` or `memory://`.
     pub objects_url: String,
-    pub flush: FlushPolicy,
+    pub flush: commit::FlushPolicy,
     /// In-memory tail per partition, in bytes.
     pub tail_bytes_per_partition: usize,
     /// Cache of chunks read from the object store, in bytes.
@@ -46,7 +46,7 @@ impl StorageOptions {
         StorageOptions {
             catalog_url: catalog_url.into(),
             objects_url: objects_url.into(),
-            flush: FlushPolicy::default(),
+            flush: commit::FlushPolicy::default(),
             tail_bytes_per_partition: 8 << 20,
             read_cache_bytes: 256 << 20,
             maintenance_interval: Duration::from_secs(30),
@@ -166,15 +166,13 @@ impl Storage {
         let refence = Arc::new(move |log: Arc<PartitionLog>| {
             let _ = refence_tx.send(log);
         });
-        let (tx, rx) = mpsc::channel(4096);
-        let committer = GroupCommit::new(
+        let (tx, committer) = commit::start(
             catalog.clone(),
             objects.clone(),
             owner.clone(),
             opts.flush,
             refence,
         );
-        let committer = tokio::spawn(committer.run(rx));
 
         let storage = Arc::new(Storage {
             catalog,

@@ -69,14 +69,18 @@ async fn open(dir: &std::path::Path) -> Arc<Storage> {
 }
 
 fn object_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("objects/objects")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(dir.join("objects/objects"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[tokio::test]
 async fn appends_are_dense_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic("t", 2, BTreeMap::new(), false).await.unwrap();
+    s.create_topic("t", 2, BTreeMap::new(), false)
+        .await
+        .unwrap();
     let now = sluice_storage::now_ms();
     let mut expected = 0;
     for round in 0..5 {
@@ -94,7 +98,10 @@ async fn appends_are_dense_and_survive_reopen() {
     let s = open(dir.path()).await;
     let r = s.read("t", 1, 0, 1 << 20).await.unwrap();
     assert_eq!((r.log_start, r.high_watermark, r.batches.len()), (0, 15, 5));
-    assert!(matches!(s.read("t", 1, 16, 100).await, Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        s.read("t", 1, 16, 100).await,
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     let (a, _) = s.append("t", 1, &batch(1, now)).await.unwrap();
     assert_eq!(a.base_offset, 15);
 }
@@ -104,16 +111,30 @@ async fn retention_by_time_and_size_moves_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
     let hour = 3_600_000;
-    s.create_topic("by-time", 1, BTreeMap::from([("retention.ms".into(), hour.to_string())]), false)
-        .await
-        .unwrap();
-    s.create_topic("by-size", 1, BTreeMap::from([("retention.bytes".into(), "300".into())]), false)
-        .await
-        .unwrap();
+    s.create_topic(
+        "by-time",
+        1,
+        BTreeMap::from([("retention.ms".into(), hour.to_string())]),
+        false,
+    )
+    .await
+    .unwrap();
+    s.create_topic(
+        "by-size",
+        1,
+        BTreeMap::from([("retention.bytes".into(), "300".into())]),
+        false,
+    )
+    .await
+    .unwrap();
     let now = sluice_storage::now_ms();
     // Two old batches, then a fresh one (each append is its own chunk).
-    s.append("by-time", 0, &batch(3, now - 3 * hour)).await.unwrap();
-    s.append("by-time", 0, &batch(3, now - 2 * hour)).await.unwrap();
+    s.append("by-time", 0, &batch(3, now - 3 * hour))
+        .await
+        .unwrap();
+    s.append("by-time", 0, &batch(3, now - 2 * hour))
+        .await
+        .unwrap();
     s.append("by-time", 0, &batch(3, now)).await.unwrap();
     for _ in 0..4 {
         s.append("by-size", 0, &batch(3, now)).await.unwrap();
@@ -122,8 +143,18 @@ async fn retention_by_time_and_size_moves_the_log_start() {
     s.apply_retention().await.unwrap();
 
     assert_eq!(s.offset_at("by-time", 0, EARLIEST).await.unwrap().offset, 6);
-    assert!(matches!(s.read("by-time", 0, 0, 100).await, Err(StorageError::OffsetOutOfRange { log_start: 6, .. })));
-    assert_eq!(s.read("by-time", 0, 6, 1 << 20).await.unwrap().batches.len(), 1);
+    assert!(matches!(
+        s.read("by-time", 0, 0, 100).await,
+        Err(StorageError::OffsetOutOfRange { log_start: 6, .. })
+    ));
+    assert_eq!(
+        s.read("by-time", 0, 6, 1 << 20)
+            .await
+            .unwrap()
+            .batches
+            .len(),
+        1
+    );
 
     // Keep the newest chunks while the rest is at least retention.bytes.
     let kept = (300 + size_one - 1) / size_one; // chunks needed to hold 300 bytes
@@ -142,7 +173,9 @@ async fn retention_by_time_and_size_moves_the_log_start() {
 async fn unreferenced_and_uncommitted_objects_are_collected() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic("gone", 1, BTreeMap::new(), false).await.unwrap();
+    s.create_topic("gone", 1, BTreeMap::new(), false)
+        .await
+        .unwrap();
     let now = sluice_storage::now_ms();
     s.append("gone", 0, &batch(2, now)).await.unwrap();
     assert_eq!(object_files(dir.path()), 1);
@@ -157,7 +190,10 @@ async fn unreferenced_and_uncommitted_objects_are_collected() {
         expires_ms: 1,
     };
     s.catalog().register_object(&orphan).await.unwrap();
-    s.objects().put(&orphan.path, Bytes::from_static(b"half a flush")).await.unwrap();
+    s.objects()
+        .put(&orphan.path, Bytes::from_static(b"half a flush"))
+        .await
+        .unwrap();
     assert_eq!(object_files(dir.path()), 2);
 
     // The orphan goes; the committed object stays while its chunk is live.
@@ -171,5 +207,41 @@ async fn unreferenced_and_uncommitted_objects_are_collected() {
     s.collect_objects().await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     s.collect_objects().await.unwrap();
-    assert_eq!(object_files(dir.path()), 0, "a deleted topic's objects are collected");
+    assert_eq!(
+        object_files(dir.path()),
+        0,
+        "a deleted topic's objects are collected"
+    );
+}
+
+#[tokio::test]
+async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic("flaky", 1, BTreeMap::new(), false).await.unwrap();
+    let now = sluice_storage::now_ms();
+    assert_eq!(s.append("flaky", 0, &batch(3, now)).await.unwrap().0.base_offset, 0);
+
+    // Break the object directory: every write fails from now on.
+    let objects = dir.path().join("objects/objects");
+    std::fs::rename(&objects, dir.path().join("objects/moved")).unwrap();
+    std::fs::write(&objects, b"not a directory").unwrap();
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.append("flaky", 0, &batch(2, now)).await })
+        })
+        .collect();
+    for a in attempts {
+        let e = a.await.unwrap().unwrap_err();
+        assert_eq!(e.code(), sluice_protocol::ErrorCode::KafkaStorageError, "{e}");
+    }
+    assert_eq!(s.offset_at("flaky", 0, LATEST).await.unwrap().offset, 3, "nothing failed became visible");
+
+    // Repair it: the next append takes the next dense offset.
+    std::fs::remove_file(&objects).unwrap();
+    std::fs::rename(dir.path().join("objects/moved"), &objects).unwrap();
+    assert_eq!(s.append("flaky", 0, &batch(1, now)).await.unwrap().0.base_offset, 3);
+    let r = s.read("flaky", 0, 0, 1 << 20).await.unwrap();
+    assert_eq!((r.high_watermark, r.batches.len()), (4, 2));
 }
