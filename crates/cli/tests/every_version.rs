@@ -55,14 +55,14 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
                         .with_partition(0)
                         .with_partition_max_bytes(1 << 20)])]),
         ),
-        ApiKey::ListOffsets => RequestKind::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+        ApiKey::ListOffsets => {
+            RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(name(topic))
                     .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()
                         .with_timestamp(if v >= 7 { -3 } else { -1 })]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::CreateTopics => {
             RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
             create_topics_request::CreatableTopic::default()
@@ -80,13 +80,13 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
                 r.with_topic_names(vec![name("nope")])
             })
         }
-        ApiKey::CreatePartitions => RequestKind::CreatePartitions(
-            CreatePartitionsRequest::default().with_topics(vec![
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
                 create_partitions_request::CreatePartitionsTopic::default()
                     .with_name(name(topic))
                     .with_count(2 + v as i32),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DescribeConfigs => {
             RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -29,12 +29,15 @@ use crate::error::{Result, StorageError};
 use crate::objects::{object_path, ObjectBuilder, Objects};
 use crate::partition::{PartitionLog, TailBatch};
 
-/// A validated batch waiting for its offsets.
+/// A validated batch waiting for its offsets: a slice of the produce
+/// request, copied once, into the object, where its offsets are stamped.
 #[derive(Debug)]
 pub struct PendingBatch {
-    pub bytes: BytesMut,
+    pub bytes: Bytes,
     pub records: i32,
     pub max_timestamp: i64,
+    /// The broker time to stamp for LogAppendTime topics.
+    pub log_append_time: Option<i64>,
 }
 
 /// What an append returns once committed.
@@ -93,12 +96,16 @@ struct PartitionFlush {
     requests: Vec<AppendRequest>,
     /// First offset of each request, in order.
     bases: Vec<i64>,
+    /// Where each batch of each request sits in the object body.
+    batch_ranges: Vec<Vec<std::ops::Range<usize>>>,
     commit: PartitionCommit,
 }
 
 /// A flush on its way from the sequencer to the committer.
 struct Flush {
     object: ObjectRow,
+    /// The object's bytes; committed batches join the tail as slices of it.
+    body: Bytes,
     size: usize,
     write: JoinHandle<Result<()>>,
     partitions: Vec<PartitionFlush>,
@@ -250,7 +257,7 @@ async fn build_flush(
     let total: usize = groups.values().flatten().map(|r| r.bytes()).sum();
     let mut builder = ObjectBuilder::with_capacity(total);
     let mut partitions = Vec::with_capacity(groups.len());
-    for ((topic_id, partition), mut requests) in groups {
+    for ((topic_id, partition), requests) in groups {
         let log = requests[0].log.clone();
         let count: i64 = requests
             .iter()
@@ -258,31 +265,34 @@ async fn build_flush(
             .map(|b| b.records as i64)
             .sum();
         let (first, epoch) = log.sequence(count);
+        let chunk_start = builder.position();
         let mut next = first;
         let mut max_ts = -1;
         let mut bases = Vec::with_capacity(requests.len());
-        for r in requests.iter_mut() {
+        let mut batch_ranges = Vec::with_capacity(requests.len());
+        for r in &requests {
             bases.push(next);
-            for b in r.batches.iter_mut() {
-                sluice_protocol::batch::set_base_offset(&mut b.bytes, next);
-                sluice_protocol::batch::set_leader_epoch(&mut b.bytes, epoch);
+            let mut ranges = Vec::with_capacity(r.batches.len());
+            for b in &r.batches {
+                let at = builder.position();
+                let stored = builder.push_batch(&b.bytes);
+                sluice_protocol::batch::set_base_offset(stored, next);
+                sluice_protocol::batch::set_leader_epoch(stored, epoch);
+                if let Some(now) = b.log_append_time {
+                    sluice_protocol::batch::set_log_append_time(stored, b.bytes.len(), now);
+                }
+                ranges.push(at..at + b.bytes.len());
                 next += b.records as i64;
                 max_ts = max_ts.max(b.max_timestamp);
             }
+            batch_ranges.push(ranges);
         }
-        let (start, len) = builder.push_chunk(
-            topic_id,
-            partition,
-            first,
-            next - 1,
-            requests
-                .iter()
-                .flat_map(|r| r.batches.iter().map(|b| &b.bytes[..])),
-        );
+        let (start, len) = builder.end_chunk(chunk_start, topic_id, partition, first, next - 1);
         partitions.push(PartitionFlush {
             log,
             requests,
             bases,
+            batch_ranges,
             commit: PartitionCommit {
                 leader_epoch: epoch,
                 chunk: ChunkRow {
@@ -303,14 +313,16 @@ async fn build_flush(
     let size = body.len();
     let objects = objects.clone();
     let path = object.path.clone();
+    let written = body.clone();
     let write = tokio::spawn(async move {
         let writing = Instant::now();
-        let r = objects.put(&path, body).await;
+        let r = objects.put(&path, written).await;
         metrics::histogram!("sluice_object_write_seconds").record(writing.elapsed().as_secs_f64());
         r
     });
     Some(Flush {
         object,
+        body,
         size,
         write,
         partitions,
@@ -334,6 +346,7 @@ impl Committer {
     async fn commit(&self, flush: Flush) {
         let Flush {
             object,
+            body,
             size,
             write,
             partitions,
@@ -416,30 +429,31 @@ impl Committer {
         metrics::counter!("sluice_commits_total").increment(1);
         metrics::counter!("sluice_commit_bytes_total").increment(size as u64);
         for p in partitions {
-            acknowledge(p);
+            acknowledge(p, &body);
         }
     }
 }
 
 /// Moves the partition's high watermark past a committed flush, then acks.
-fn acknowledge(p: PartitionFlush) {
+fn acknowledge(p: PartitionFlush, body: &Bytes) {
     let PartitionFlush {
         log,
         requests,
         bases,
+        batch_ranges,
         ..
     } = p;
     let mut next = 0;
     let mut tail = Vec::new();
     let mut replies = Vec::with_capacity(requests.len());
-    for (r, base) in requests.into_iter().zip(bases) {
+    for ((r, base), ranges) in requests.into_iter().zip(bases).zip(batch_ranges) {
         let mut offset = base;
-        for b in r.batches {
+        for (b, range) in r.batches.iter().zip(ranges) {
             let last = offset + b.records as i64 - 1;
             tail.push(TailBatch {
                 base_offset: offset,
                 last_offset: last,
-                bytes: b.bytes.freeze(),
+                bytes: body.slice(range),
             });
             offset = last + 1;
         }

@@ -119,7 +119,43 @@ impl ObjectBuilder {
         }
     }
 
-    /// Appends one partition's consecutive batches; returns the byte range.
+    /// Bytes written so far: where the next batch or chunk starts.
+    pub fn position(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Copies one batch into the object and returns its bytes there, so
+    /// the caller can stamp offsets without another copy.
+    pub fn push_batch(&mut self, batch: &[u8]) -> &mut [u8] {
+        let start = self.body.len();
+        self.body.put_slice(batch);
+        &mut self.body[start..]
+    }
+
+    /// Records the batches pushed since `start` as one partition's chunk;
+    /// returns its byte range.
+    pub fn end_chunk(
+        &mut self,
+        start: usize,
+        topic_id: i64,
+        partition: i32,
+        base_offset: i64,
+        last_offset: i64,
+    ) -> (u64, u64) {
+        let len = (self.body.len() - start) as u64;
+        self.entries.push(FooterEntry {
+            topic_id,
+            partition,
+            base_offset,
+            last_offset,
+            byte_start: start as u64,
+            byte_len: len,
+        });
+        (start as u64, len)
+    }
+
+    /// Appends one partition's consecutive batches as they are; returns the
+    /// byte range.
     pub fn push_chunk<'a>(
         &mut self,
         topic_id: i64,
@@ -128,20 +164,11 @@ impl ObjectBuilder {
         last_offset: i64,
         batches: impl IntoIterator<Item = &'a [u8]>,
     ) -> (u64, u64) {
-        let start = self.body.len() as u64;
+        let start = self.position();
         for b in batches {
-            self.body.put_slice(b);
+            self.push_batch(b);
         }
-        let len = self.body.len() as u64 - start;
-        self.entries.push(FooterEntry {
-            topic_id,
-            partition,
-            base_offset,
-            last_offset,
-            byte_start: start,
-            byte_len: len,
-        });
-        (start, len)
+        self.end_chunk(start, topic_id, partition, base_offset, last_offset)
     }
 
     /// Appends the footer and returns the object's bytes.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sluice_protocol::batch;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -449,30 +449,24 @@ impl Storage {
         &self,
         topic: &str,
         partition: i32,
-        records: &[u8],
+        records: Bytes,
     ) -> Result<AppendTicket> {
         let t = self.topic(topic)?;
         let log = t.partition(partition)?;
         let config = t.config();
         let now = crate::now_ms();
-        let headers = batch::validate_produced(records, &config.batch_rules(), now)?;
-        let log_append_time = config.log_append_time();
+        let headers = batch::validate_produced(&records, &config.batch_rules(), now)?;
+        let log_append_time = config.log_append_time().then_some(now);
         let mut batches = Vec::with_capacity(headers.len());
         let mut pos = 0;
         for h in headers {
-            let mut bytes = BytesMut::from(&records[pos..pos + h.size]);
-            pos += h.size;
-            let max_timestamp = if log_append_time {
-                batch::set_log_append_time(&mut bytes, h.size, now);
-                now
-            } else {
-                h.max_timestamp
-            };
             batches.push(PendingBatch {
-                bytes,
+                bytes: records.slice(pos..pos + h.size),
                 records: h.record_count,
-                max_timestamp,
+                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+                log_append_time,
             });
+            pos += h.size;
         }
         let sender = self
             .appender
@@ -492,7 +486,7 @@ impl Storage {
             .map_err(|_| StorageError::ShuttingDown)?;
         Ok(AppendTicket {
             rx,
-            log_append_time: if log_append_time { now } else { -1 },
+            log_append_time: log_append_time.unwrap_or(-1),
         })
     }
 
@@ -501,7 +495,7 @@ impl Storage {
         &self,
         topic: &str,
         partition: i32,
-        records: &[u8],
+        records: Bytes,
     ) -> Result<(Appended, i64)> {
         self.enqueue_append(topic, partition, records)
             .await?

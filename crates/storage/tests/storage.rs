@@ -84,7 +84,7 @@ async fn appends_are_dense_and_survive_reopen() {
     let now = sluice_storage::now_ms();
     let mut expected = 0;
     for round in 0..5 {
-        let (a, _) = s.append("t", 1, &batch(round + 1, now)).await.unwrap();
+        let (a, _) = s.append("t", 1, batch(round + 1, now)).await.unwrap();
         assert_eq!(a.base_offset, expected);
         expected += (round + 1) as i64;
     }
@@ -102,7 +102,7 @@ async fn appends_are_dense_and_survive_reopen() {
         s.read("t", 1, 16, 100).await,
         Err(StorageError::OffsetOutOfRange { .. })
     ));
-    let (a, _) = s.append("t", 1, &batch(1, now)).await.unwrap();
+    let (a, _) = s.append("t", 1, batch(1, now)).await.unwrap();
     assert_eq!(a.base_offset, 15);
 }
 
@@ -129,15 +129,15 @@ async fn retention_by_time_and_size_moves_the_log_start() {
     .unwrap();
     let now = sluice_storage::now_ms();
     // Two old batches, then a fresh one (each append is its own chunk).
-    s.append("by-time", 0, &batch(3, now - 3 * hour))
+    s.append("by-time", 0, batch(3, now - 3 * hour))
         .await
         .unwrap();
-    s.append("by-time", 0, &batch(3, now - 2 * hour))
+    s.append("by-time", 0, batch(3, now - 2 * hour))
         .await
         .unwrap();
-    s.append("by-time", 0, &batch(3, now)).await.unwrap();
+    s.append("by-time", 0, batch(3, now)).await.unwrap();
     for _ in 0..4 {
-        s.append("by-size", 0, &batch(3, now)).await.unwrap();
+        s.append("by-size", 0, batch(3, now)).await.unwrap();
     }
     let size_one = batch(3, now).len() as i64;
     s.apply_retention().await.unwrap();
@@ -177,7 +177,7 @@ async fn unreferenced_and_uncommitted_objects_are_collected() {
         .await
         .unwrap();
     let now = sluice_storage::now_ms();
-    s.append("gone", 0, &batch(2, now)).await.unwrap();
+    s.append("gone", 0, batch(2, now)).await.unwrap();
     assert_eq!(object_files(dir.path()), 1);
 
     // An object written without its catalog commit (a crash between the
@@ -218,9 +218,18 @@ async fn unreferenced_and_uncommitted_objects_are_collected() {
 async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic("flaky", 1, BTreeMap::new(), false).await.unwrap();
+    s.create_topic("flaky", 1, BTreeMap::new(), false)
+        .await
+        .unwrap();
     let now = sluice_storage::now_ms();
-    assert_eq!(s.append("flaky", 0, &batch(3, now)).await.unwrap().0.base_offset, 0);
+    assert_eq!(
+        s.append("flaky", 0, batch(3, now))
+            .await
+            .unwrap()
+            .0
+            .base_offset,
+        0
+    );
 
     // Break the object directory: every write fails from now on.
     let objects = dir.path().join("objects/objects");
@@ -229,19 +238,34 @@ async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
     let attempts: Vec<_> = (0..8)
         .map(|_| {
             let s = s.clone();
-            tokio::spawn(async move { s.append("flaky", 0, &batch(2, now)).await })
+            tokio::spawn(async move { s.append("flaky", 0, batch(2, now)).await })
         })
         .collect();
     for a in attempts {
         let e = a.await.unwrap().unwrap_err();
-        assert_eq!(e.code(), sluice_protocol::ErrorCode::KafkaStorageError, "{e}");
+        assert_eq!(
+            e.code(),
+            sluice_protocol::ErrorCode::KafkaStorageError,
+            "{e}"
+        );
     }
-    assert_eq!(s.offset_at("flaky", 0, LATEST).await.unwrap().offset, 3, "nothing failed became visible");
+    assert_eq!(
+        s.offset_at("flaky", 0, LATEST).await.unwrap().offset,
+        3,
+        "nothing failed became visible"
+    );
 
     // Repair it: the next append takes the next dense offset.
     std::fs::remove_file(&objects).unwrap();
     std::fs::rename(dir.path().join("objects/moved"), &objects).unwrap();
-    assert_eq!(s.append("flaky", 0, &batch(1, now)).await.unwrap().0.base_offset, 3);
+    assert_eq!(
+        s.append("flaky", 0, batch(1, now))
+            .await
+            .unwrap()
+            .0
+            .base_offset,
+        3
+    );
     let r = s.read("flaky", 0, 0, 1 << 20).await.unwrap();
     assert_eq!((r.high_watermark, r.batches.len()), (4, 2));
 }

@@ -52,7 +52,7 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: Request
             let records = p.records.unwrap_or_default();
             metrics::counter!("sluice_bytes_in_total").increment(records.len() as u64);
             let count = records_in(&records);
-            let queued = ctx.storage.enqueue_append(&name, index, &records).await;
+            let queued = ctx.storage.enqueue_append(&name, index, records).await;
             parts.push(
                 async move {
                     match async { queued?.wait().await }.await {

@@ -522,20 +522,14 @@ impl Catalog for SqlCatalog {
 
     async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(byte_len), 0) AS total FROM chunks WHERE topic_id = $1 AND partition_id = $2",
+            "SELECT CAST(COALESCE(SUM(byte_len), 0) AS BIGINT) AS total FROM chunks WHERE topic_id = $1 AND partition_id = $2",
         )
         .bind(topic_id)
         .bind(partition as i64)
         .fetch_one(&self.reader)
         .await?;
-        // SUM is NUMERIC on PostgreSQL and INTEGER on SQLite.
-        Ok(row
-            .try_get::<i64, _>(0)
-            .or_else(|_| row.try_get::<f64, _>(0).map(|f| f as i64))
-            .or_else(|_| {
-                row.try_get::<String, _>(0)
-                    .map(|s| s.parse::<f64>().unwrap_or(0.0) as i64)
-            })?)
+        // SUM is NUMERIC on PostgreSQL, hence the cast.
+        Ok(row.try_get::<i64, _>(0)?)
     }
 
     async fn advance_log_start(
