@@ -64,20 +64,36 @@ impl Connection {
 
         let writer = tokio::spawn(async move {
             let mut out = BufWriter::with_capacity(64 * 1024, write_half);
-            while let Some(item) = rx.recv().await {
+            loop {
+                // Responses are batched into one write while more are ready;
+                // before waiting for anything, what is buffered goes out.
+                let item = match rx.try_recv() {
+                    Ok(item) => item,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if out.flush().await.is_err() {
+                            return;
+                        }
+                        match rx.recv().await {
+                            Some(item) => item,
+                            None => break,
+                        }
+                    }
+                };
                 let bytes = match item {
                     Outgoing::Ready(b) => Some(b),
-                    Outgoing::Pending(task) => task.await.ok().flatten(),
+                    Outgoing::Pending(task) => {
+                        if !task.is_finished() && out.flush().await.is_err() {
+                            return;
+                        }
+                        task.await.ok().flatten()
+                    }
                 };
                 if let Some(b) = bytes {
                     if out.write_all(&b).await.is_err() {
                         return;
                     }
                     metrics::counter!("sluice_network_bytes_out_total").increment(b.len() as u64);
-                }
-                // Flush when nothing else is ready to go out.
-                if rx.is_empty() && out.flush().await.is_err() {
-                    return;
                 }
             }
             let _ = out.flush().await;
