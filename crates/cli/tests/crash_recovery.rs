@@ -52,7 +52,7 @@ async fn load(bootstrap: String, cycle: usize, stop: Arc<AtomicBool>) -> Vec<((i
         }
         // About 20,000 records a second: enough to have commits in flight
         // at the kill, few enough to read back quickly.
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

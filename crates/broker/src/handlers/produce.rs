@@ -16,7 +16,7 @@ type PartitionResult = BoxFuture<'static, PartitionProduceResponse>;
 
 pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: RequestMeta) -> Reply {
     let acks = req.acks;
-    if !matches!(acks, 0 | 1 | -1) {
+    if !(-1..=1).contains(&acks) {
         let refuse = |index| {
             PartitionProduceResponse::default()
                 .with_index(index)
