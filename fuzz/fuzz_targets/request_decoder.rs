@@ -6,6 +6,10 @@ use libfuzzer_sys::fuzz_target;
 use sluice_protocol::batch::{validate_produced, BatchRules};
 use sluice_protocol::request::decode_request;
 
+// As in the broker: huge up-front capacities are reserved, not committed.
+#[global_allocator]
+static ALLOC: sluice_protocol::ReserveLargeAllocations = sluice_protocol::ReserveLargeAllocations;
+
 fuzz_target!(|data: &[u8]| {
     let _ = decode_request(bytes::Bytes::copy_from_slice(data));
     let rules = BatchRules {

@@ -5,6 +5,11 @@ mod dev;
 
 use clap::{Parser, Subcommand};
 
+/// Decoding sizes arrays from counts on the wire; this allocator keeps a
+/// hostile count from aborting the broker (see `alloc_guard`).
+#[global_allocator]
+static ALLOC: sluice_protocol::ReserveLargeAllocations = sluice_protocol::ReserveLargeAllocations;
+
 #[derive(Parser)]
 #[command(
     name = "sluice",

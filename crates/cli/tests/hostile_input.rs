@@ -283,6 +283,18 @@ fn bad_frames_close_only_their_connection() {
             f.extend_from_slice(&[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0xff, 0xff]);
             f
         }),
+        (
+            "an array claiming 822 million topics (found by cargo fuzz)",
+            {
+                let body = [
+                    0x00, 0x13, 0x00, 0x02, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x31, 0x00, 0x00,
+                    0x00, 0x00, 0x01, 0x00,
+                ];
+                let mut f = (body.len() as i32).to_be_bytes().to_vec();
+                f.extend_from_slice(&body);
+                f
+            },
+        ),
         ("garbage body", {
             let mut f = vec![0, 0, 0, 12];
             f.extend_from_slice(&[0, 3, 0, 12, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff]);

@@ -6,11 +6,13 @@
 //! table of APIs and versions we serve, and the header-only checks of record
 //! batches on the produce path. It knows nothing of storage or tenants.
 
+pub mod alloc_guard;
 pub mod batch;
 pub mod frame;
 pub mod request;
 pub mod response;
 pub mod versions;
 
+pub use alloc_guard::ReserveLargeAllocations;
 pub use kafka_protocol;
 pub use kafka_protocol::error::ResponseError as ErrorCode;
