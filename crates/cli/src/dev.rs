@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_broker::{BrokerConfig, BrokerContext, Server};
 use sluice_storage::{Storage, StorageOptions};
 use tokio::sync::watch;
@@ -15,12 +15,10 @@ use crate::config::DevConfig;
 
 pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("sluice_commit_seconds".into()),
-            &[
-                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
-            ],
-        )
+        // Every histogram is a latency in seconds.
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ])
         .context("configuring metrics")?
         .install_recorder()
         .context("installing the metrics recorder")?;

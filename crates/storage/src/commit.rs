@@ -17,6 +17,7 @@
 //! nothing is ever committed with a gap, so offsets stay dense.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,7 +65,8 @@ impl AppendRequest {
 /// When a flush happens, and how many may be in flight.
 #[derive(Debug, Clone, Copy)]
 pub struct FlushPolicy {
-    /// How long the first waiting batch may wait for others to join it.
+    /// How long the first waiting batch may wait for others to join it
+    /// while earlier flushes are in flight (with none, it goes at once).
     pub linger: Duration,
     pub max_bytes: usize,
     pub max_chunks: usize,
@@ -176,11 +178,20 @@ pub fn start(
         free: Arc::new(Mutex::new(Vec::new())),
     };
     let (flush_tx, flush_rx) = mpsc::channel(policy.pipeline_depth.max(1));
-    let sequencer = tokio::spawn(sequence(rx, flush_tx, objects, pool.clone(), policy));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let sequencer = tokio::spawn(sequence(
+        rx,
+        flush_tx,
+        objects,
+        pool.clone(),
+        policy,
+        in_flight.clone(),
+    ));
     let committer = Committer {
         catalog,
         pool,
         refence,
+        in_flight,
     };
     let handle = tokio::spawn(async move {
         committer.run(flush_rx).await;
@@ -196,9 +207,17 @@ async fn sequence(
     objects: Objects,
     pool: ObjectPool,
     policy: FlushPolicy,
+    in_flight: Arc<AtomicUsize>,
 ) {
     while let Some(first) = rx.recv().await {
-        let deadline = first.enqueued + policy.linger;
+        // With nothing in flight, waiting only adds latency: flush what is
+        // here now, and let later batches gather behind this flush. With
+        // flushes in flight, linger so that each flush carries more.
+        let deadline = if in_flight.load(Ordering::Acquire) == 0 {
+            Instant::now()
+        } else {
+            first.enqueued + policy.linger
+        };
         let mut bytes = first.bytes();
         let mut requests = vec![first];
         while bytes < policy.max_bytes && requests.len() < policy.max_chunks {
@@ -216,6 +235,7 @@ async fn sequence(
             requests.push(r);
         }
         if let Some(flush) = build_flush(requests, &objects, &pool).await {
+            in_flight.fetch_add(1, Ordering::AcqRel);
             if flushes.send(flush).await.is_err() {
                 return;
             }
@@ -334,12 +354,15 @@ struct Committer {
     catalog: Arc<dyn Catalog>,
     pool: ObjectPool,
     refence: Refence,
+    /// Flushes sequenced and not yet committed or failed.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Committer {
     async fn run(self, mut flushes: mpsc::Receiver<Flush>) {
         while let Some(flush) = flushes.recv().await {
             self.commit(flush).await;
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
