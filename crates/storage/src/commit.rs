@@ -473,10 +473,18 @@ fn acknowledge(p: PartitionFlush, body: &Bytes) {
         let mut offset = base;
         for (b, range) in r.batches.iter().zip(ranges) {
             let last = offset + b.records as i64 - 1;
+            // A slice keeps its whole object alive: small batches get their
+            // own copy so that a quiet partition's tail cannot pin many
+            // large objects.
+            let bytes = if range.len() * 8 < body.len() {
+                Bytes::copy_from_slice(&body[range])
+            } else {
+                body.slice(range)
+            };
             tail.push(TailBatch {
                 base_offset: offset,
                 last_offset: last,
-                bytes: body.slice(range),
+                bytes,
             });
             offset = last + 1;
         }

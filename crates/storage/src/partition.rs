@@ -8,6 +8,7 @@
 //! committed batches.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -51,8 +52,9 @@ pub struct PartitionLog {
     pub topic_id: i64,
     pub topic: String,
     pub partition: i32,
-    /// Budget of the in-memory tail.
-    tail_budget: usize,
+    /// Budget of the in-memory tail; storage shares one global budget
+    /// among all partitions and updates this as partitions come and go.
+    tail_budget: AtomicUsize,
     state: Mutex<State>,
     /// Wakes long-polling fetches when the high watermark moves.
     hw_tx: watch::Sender<i64>,
@@ -81,7 +83,7 @@ impl PartitionLog {
             topic_id,
             topic: topic.to_string(),
             partition,
-            tail_budget,
+            tail_budget: AtomicUsize::new(tail_budget),
             state: Mutex::new(State {
                 leader_epoch,
                 log_start,
@@ -149,6 +151,11 @@ impl PartitionLog {
         s.next_offset = s.high_watermark;
     }
 
+    /// Sets this partition's share of the global tail budget.
+    pub fn set_tail_budget(&self, bytes: usize) {
+        self.tail_budget.store(bytes, Ordering::Relaxed);
+    }
+
     /// A receiver that changes whenever the high watermark moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.hw_tx.subscribe()
@@ -162,7 +169,8 @@ impl PartitionLog {
             s.tail_bytes += b.bytes.len();
             s.tail.push_back(b);
         }
-        while s.tail_bytes > self.tail_budget && s.tail.len() > 1 {
+        let budget = self.tail_budget.load(Ordering::Relaxed);
+        while s.tail_bytes > budget && s.tail.len() > 1 {
             if let Some(old) = s.tail.pop_front() {
                 s.tail_bytes -= old.bytes.len();
             }

@@ -31,8 +31,8 @@ pub struct StorageOptions {
     /// `file://DIR` or `memory://`.
     pub objects_url: String,
     pub flush: commit::FlushPolicy,
-    /// In-memory tail per partition, in bytes.
-    pub tail_bytes_per_partition: usize,
+    /// In-memory tail of recent batches, shared by all partitions, in bytes.
+    pub tail_bytes: usize,
     /// Cache of chunks read from the object store, in bytes.
     pub read_cache_bytes: usize,
     /// How often retention and collection run.
@@ -47,7 +47,7 @@ impl StorageOptions {
             catalog_url: catalog_url.into(),
             objects_url: objects_url.into(),
             flush: commit::FlushPolicy::default(),
-            tail_bytes_per_partition: 8 << 20,
+            tail_bytes: 256 << 20,
             read_cache_bytes: 256 << 20,
             maintenance_interval: Duration::from_secs(30),
             collect_grace_ms: 60_000,
@@ -152,6 +152,8 @@ pub struct Storage {
     appender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
     cache: ChunkCache,
+    /// The per-partition tail budget last handed out.
+    applied_tail_share: std::sync::atomic::AtomicUsize,
 }
 
 impl Storage {
@@ -184,6 +186,7 @@ impl Storage {
             admin: tokio::sync::Mutex::new(()),
             appender: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(committer)),
+            applied_tail_share: std::sync::atomic::AtomicUsize::new(0),
         });
         for row in storage.catalog.list_topics().await? {
             storage.load_topic(row).await?;
@@ -246,7 +249,36 @@ impl Storage {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(row.name, topic.clone());
+        self.rebalance_tail();
         Ok(topic)
+    }
+
+    /// Each partition's share of the tail budget: the global budget split
+    /// evenly, between 64 KiB and 8 MiB.
+    fn tail_share(&self) -> usize {
+        let partitions: usize = self
+            .topics()
+            .iter()
+            .map(|t| t.partition_count() as usize)
+            .sum();
+        (self.opts.tail_bytes / partitions.max(1)).clamp(64 << 10, 8 << 20)
+    }
+
+    /// Re-splits the tail budget after partitions came or went.
+    fn rebalance_tail(&self) {
+        let share = self.tail_share();
+        if self
+            .applied_tail_share
+            .swap(share, std::sync::atomic::Ordering::Relaxed)
+            == share
+        {
+            return;
+        }
+        for t in self.topics() {
+            for p in t.partitions() {
+                p.set_tail_budget(share);
+            }
+        }
     }
 
     fn new_log(
@@ -265,7 +297,7 @@ impl Storage {
             epoch,
             log_start,
             next,
-            self.opts.tail_bytes_per_partition,
+            self.tail_share(),
         )
     }
 
@@ -378,6 +410,7 @@ impl Storage {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
+        self.rebalance_tail();
         tracing::info!(topic = name, "topic deleted");
         Ok(())
     }
@@ -409,17 +442,25 @@ impl Storage {
             .catalog
             .add_partitions(topic.id, count, &self.owner)
             .await?;
-        let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
-        for p in rows {
-            parts.push(Arc::new(self.new_log(
-                name,
-                p.topic_id,
-                p.partition,
-                p.leader_epoch,
-                p.log_start,
-                p.next_offset,
-            )));
-        }
+        let logs: Vec<_> = rows
+            .iter()
+            .map(|p| {
+                Arc::new(self.new_log(
+                    name,
+                    p.topic_id,
+                    p.partition,
+                    p.leader_epoch,
+                    p.log_start,
+                    p.next_offset,
+                ))
+            })
+            .collect();
+        topic
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(logs);
+        self.rebalance_tail();
         Ok(())
     }
 
