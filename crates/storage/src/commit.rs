@@ -98,8 +98,6 @@ struct PartitionFlush {
     requests: Vec<AppendRequest>,
     /// First offset of each request, in order.
     bases: Vec<i64>,
-    /// Where each batch of each request sits in the object body.
-    batch_ranges: Vec<Vec<std::ops::Range<usize>>>,
     commit: PartitionCommit,
 }
 
@@ -289,30 +287,24 @@ async fn build_flush(
         let mut next = first;
         let mut max_ts = -1;
         let mut bases = Vec::with_capacity(requests.len());
-        let mut batch_ranges = Vec::with_capacity(requests.len());
         for r in &requests {
             bases.push(next);
-            let mut ranges = Vec::with_capacity(r.batches.len());
             for b in &r.batches {
-                let at = builder.position();
                 let stored = builder.push_batch(&b.bytes);
                 sluice_protocol::batch::set_base_offset(stored, next);
                 sluice_protocol::batch::set_leader_epoch(stored, epoch);
                 if let Some(now) = b.log_append_time {
                     sluice_protocol::batch::set_log_append_time(stored, b.bytes.len(), now);
                 }
-                ranges.push(at..at + b.bytes.len());
                 next += b.records as i64;
                 max_ts = max_ts.max(b.max_timestamp);
             }
-            batch_ranges.push(ranges);
         }
         let (start, len) = builder.end_chunk(chunk_start, topic_id, partition, first, next - 1);
         partitions.push(PartitionFlush {
             log,
             requests,
             bases,
-            batch_ranges,
             commit: PartitionCommit {
                 leader_epoch: epoch,
                 chunk: ChunkRow {
@@ -459,44 +451,26 @@ impl Committer {
 
 /// Moves the partition's high watermark past a committed flush, then acks.
 fn acknowledge(p: PartitionFlush, body: &Bytes) {
-    let PartitionFlush {
-        log,
-        requests,
-        bases,
-        batch_ranges,
-        ..
-    } = p;
-    let mut next = 0;
-    let mut tail = Vec::new();
-    let mut replies = Vec::with_capacity(requests.len());
-    for ((r, base), ranges) in requests.into_iter().zip(bases).zip(batch_ranges) {
-        let mut offset = base;
-        for (b, range) in r.batches.iter().zip(ranges) {
-            let last = offset + b.records as i64 - 1;
-            // A slice keeps its whole object alive: small batches get their
-            // own copy so that a quiet partition's tail cannot pin many
-            // large objects.
-            let bytes = if range.len() * 8 < body.len() {
-                Bytes::copy_from_slice(&body[range])
-            } else {
-                body.slice(range)
-            };
-            tail.push(TailBatch {
-                base_offset: offset,
-                last_offset: last,
-                bytes,
-            });
-            offset = last + 1;
-        }
-        next = offset;
-        replies.push((r.reply, base));
-    }
+    let chunk = p.commit.chunk;
+    let range = chunk.byte_start as usize..(chunk.byte_start + chunk.byte_len) as usize;
+    // A slice keeps its whole object alive: a small chunk gets its own copy
+    // so that a quiet partition's tail cannot pin many large objects.
+    let bytes = if range.len() * 8 < body.len() {
+        Bytes::copy_from_slice(&body[range])
+    } else {
+        body.slice(range)
+    };
     // The high watermark moves before the acks go out, so a consumer told
     // of an ack can always read the record.
-    log.committed(tail, next);
-    let log_start = log.offsets().log_start;
-    for (reply, base_offset) in replies {
-        let _ = reply.send(Ok(Appended {
+    let tail = TailBatch {
+        base_offset: chunk.base_offset,
+        last_offset: chunk.last_offset,
+        bytes,
+    };
+    p.log.committed([tail], chunk.last_offset + 1);
+    let log_start = p.log.offsets().log_start;
+    for (r, base_offset) in p.requests.into_iter().zip(p.bases) {
+        let _ = r.reply.send(Ok(Appended {
             base_offset,
             log_start,
         }));

@@ -14,7 +14,8 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-/// A committed batch kept in memory.
+/// Committed batches kept in memory: one partition's consecutive batches
+/// from one flush, back to back.
 #[derive(Debug, Clone)]
 pub struct TailBatch {
     pub base_offset: i64,
@@ -211,12 +212,10 @@ impl PartitionLog {
         let mut out = TailRead::default();
         let start = s.tail.partition_point(|b| b.last_offset < offset);
         for b in s.tail.range(start..) {
-            if out.bytes > 0 && out.bytes + b.bytes.len() > max_bytes {
-                break;
-            }
-            out.bytes += b.bytes.len();
-            out.batches.push(b.bytes.clone());
-            if out.bytes >= max_bytes {
+            let (slice, full) =
+                slice_batches(&b.bytes, offset, i64::MAX, max_bytes, &mut out.bytes);
+            out.batches.extend(slice);
+            if full {
                 break;
             }
         }
@@ -224,15 +223,57 @@ impl PartitionLog {
     }
 }
 
+/// Takes, from consecutive batches stored back to back, those holding
+/// `from` and after, below `end`, while the running total `taken` stays
+/// within `max_bytes` (a first batch is taken even if larger). Returns one
+/// slice (no copy) and whether the read is complete.
+pub fn slice_batches(
+    chunk: &Bytes,
+    from: i64,
+    end: i64,
+    max_bytes: usize,
+    taken: &mut usize,
+) -> (Option<Bytes>, bool) {
+    let mut range: Option<(usize, usize)> = None;
+    let mut full = false;
+    for (at, h) in sluice_protocol::batch::batches(chunk) {
+        if h.last_offset() < from {
+            continue;
+        }
+        if h.base_offset >= end || (*taken > 0 && *taken + h.size > max_bytes) {
+            full = true;
+            break;
+        }
+        range = Some((range.map_or(at, |r| r.0), at + h.size));
+        *taken += h.size;
+        if *taken >= max_bytes {
+            full = true;
+            break;
+        }
+    }
+    (range.map(|(a, b)| chunk.slice(a..b)), full)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A chunk of one batch with a valid header, `size` bytes long.
     fn batch(base: i64, last: i64, size: usize) -> TailBatch {
+        use bytes::BufMut;
+        let mut b = bytes::BytesMut::new();
+        b.put_i64(base);
+        b.put_i32((size - 12) as i32);
+        b.put_i32(0);
+        b.put_i8(2);
+        b.put_u32(0);
+        b.put_i16(0);
+        b.put_i32((last - base) as i32);
+        b.resize(size, 0);
         TailBatch {
             base_offset: base,
             last_offset: last,
-            bytes: Bytes::from(vec![0u8; size]),
+            bytes: b.freeze(),
         }
     }
 

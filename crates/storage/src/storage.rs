@@ -588,25 +588,21 @@ impl Storage {
             .catalog
             .chunks_from(log.topic_id, partition, offset, 64)
             .await?;
-        'chunks: for chunk in chunks {
+        for chunk in chunks {
             if chunk.base_offset >= high_watermark {
                 break;
             }
             let bytes = self.chunk_bytes(&chunk).await?;
-            for (at, h) in batch::batches(&bytes) {
-                if h.last_offset() < offset {
-                    continue;
-                }
-                if h.base_offset >= high_watermark
-                    || (result.bytes > 0 && result.bytes + h.size > max_bytes)
-                {
-                    break 'chunks;
-                }
-                result.bytes += h.size;
-                result.batches.push(bytes.slice(at..at + h.size));
-                if result.bytes >= max_bytes {
-                    break 'chunks;
-                }
+            let (slice, full) = crate::partition::slice_batches(
+                &bytes,
+                offset,
+                high_watermark,
+                max_bytes,
+                &mut result.bytes,
+            );
+            result.batches.extend(slice);
+            if full {
+                break;
             }
         }
         Ok(result)
