@@ -504,7 +504,13 @@ impl Storage {
             batches.push(PendingBatch {
                 bytes: records.slice(pos..pos + h.size),
                 records: h.record_count,
-                max_timestamp: log_append_time.unwrap_or(h.max_timestamp),
+                // The index needs a time for retention: batches without one
+                // (-1) count as written now.
+                max_timestamp: log_append_time.unwrap_or(if h.max_timestamp >= 0 {
+                    h.max_timestamp
+                } else {
+                    now
+                }),
                 log_append_time,
             });
             pos += h.size;
@@ -757,30 +763,33 @@ impl Storage {
                     continue;
                 }
                 let o = log.offsets();
-                let chunks = self
-                    .catalog
-                    .chunks_from(topic.id, log.partition, o.log_start, 10_000)
-                    .await?;
                 let mut new_start = o.log_start;
                 if retention_ms >= 0 {
-                    for c in chunks
-                        .iter()
-                        .take_while(|c| c.max_timestamp < now - retention_ms)
-                    {
-                        new_start = new_start.max(c.last_offset + 1);
-                    }
+                    new_start = self
+                        .first_offset_kept(topic.id, log.partition, new_start, |c| {
+                            c.max_timestamp < now - retention_ms
+                        })
+                        .await?;
                 }
                 if retention_bytes >= 0 {
-                    let mut total = self
+                    let mut excess = self
                         .catalog
                         .partition_bytes(topic.id, log.partition)
-                        .await?;
-                    for c in &chunks {
-                        if total - c.byte_len < retention_bytes {
-                            break;
-                        }
-                        total -= c.byte_len;
-                        new_start = new_start.max(c.last_offset + 1);
+                        .await?
+                        - retention_bytes;
+                    if excess > 0 {
+                        // Drop whole chunks while what stays is still at
+                        // least retention.bytes, as Kafka drops segments.
+                        new_start = self
+                            .first_offset_kept(topic.id, log.partition, o.log_start, |c| {
+                                let drop = excess >= c.byte_len;
+                                if drop {
+                                    excess -= c.byte_len;
+                                }
+                                drop
+                            })
+                            .await?
+                            .max(new_start);
                     }
                 }
                 let new_start = new_start.min(o.high_watermark);
@@ -796,6 +805,35 @@ impl Storage {
             }
         }
         Ok(())
+    }
+
+    /// Walks a partition's chunks from `from` while `expired` says so, a
+    /// page at a time; returns the first offset to keep. Cheap when nothing
+    /// has expired: one short index lookup.
+    async fn first_offset_kept(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        from: i64,
+        mut expired: impl FnMut(&ChunkRow) -> bool,
+    ) -> Result<i64> {
+        const PAGE: i64 = 256;
+        let mut start = from;
+        loop {
+            let page = self
+                .catalog
+                .chunks_from(topic_id, partition, start, PAGE)
+                .await?;
+            for c in &page {
+                if !expired(c) {
+                    return Ok(start);
+                }
+                start = c.last_offset + 1;
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(start);
+            }
+        }
     }
 
     /// Deletes objects no chunk refers to any more, and prepared objects
