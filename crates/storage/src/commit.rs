@@ -106,7 +106,6 @@ struct Flush {
     object: ObjectRow,
     /// The object's bytes; committed batches join the tail as slices of it.
     body: Bytes,
-    size: usize,
     write: JoinHandle<Result<()>>,
     partitions: Vec<PartitionFlush>,
     started: Instant,
@@ -322,7 +321,6 @@ async fn build_flush(
         });
     }
     let body = builder.finish();
-    let size = body.len();
     let objects = objects.clone();
     let path = object.path.clone();
     let written = body.clone();
@@ -335,7 +333,6 @@ async fn build_flush(
     Some(Flush {
         object,
         body,
-        size,
         write,
         partitions,
         started,
@@ -362,7 +359,6 @@ impl Committer {
         let Flush {
             object,
             body,
-            size,
             write,
             partitions,
             started,
@@ -396,7 +392,7 @@ impl Committer {
         let committing = Instant::now();
         let mut commit = Commit {
             object_id: object.id,
-            object_size: size as i64,
+            object_size: body.len() as i64,
             partitions: partitions.iter().map(|p| p.commit).collect(),
             next_object: Some(self.pool.new_row()),
         };
@@ -442,7 +438,7 @@ impl Committer {
             .record(committing.elapsed().as_secs_f64());
         metrics::histogram!("sluice_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("sluice_commits_total").increment(1);
-        metrics::counter!("sluice_commit_bytes_total").increment(size as u64);
+        metrics::counter!("sluice_commit_bytes_total").increment(body.len() as u64);
         for p in partitions {
             acknowledge(p, &body);
         }

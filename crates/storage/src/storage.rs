@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::cache::ChunkCache;
-use crate::catalog::{sql::SqlCatalog, Catalog, ChunkRow, TopicRow};
+use crate::catalog::{sql::SqlCatalog, Catalog, ChunkRow, PartitionRow, TopicRow};
 use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
@@ -224,19 +224,7 @@ impl Storage {
 
     async fn load_topic(&self, row: TopicRow) -> Result<Arc<Topic>> {
         let parts = self.catalog.take_over(row.id, &self.owner, None).await?;
-        let logs = parts
-            .iter()
-            .map(|p| {
-                Arc::new(self.new_log(
-                    &row.name,
-                    p.topic_id,
-                    p.partition,
-                    p.leader_epoch,
-                    p.log_start,
-                    p.next_offset,
-                ))
-            })
-            .collect();
+        let logs = parts.iter().map(|p| self.new_log(&row.name, p)).collect();
         let topic = Arc::new(Topic {
             id: row.id,
             name: row.name.clone(),
@@ -281,24 +269,17 @@ impl Storage {
         }
     }
 
-    fn new_log(
-        &self,
-        topic: &str,
-        topic_id: i64,
-        partition: i32,
-        epoch: i32,
-        log_start: i64,
-        next: i64,
-    ) -> PartitionLog {
-        PartitionLog::new(
-            topic_id,
+    /// This broker's state for a partition it just took over.
+    fn new_log(&self, topic: &str, p: &PartitionRow) -> Arc<PartitionLog> {
+        Arc::new(PartitionLog::new(
+            p.topic_id,
             topic,
-            partition,
-            epoch,
-            log_start,
-            next,
+            p.partition,
+            p.leader_epoch,
+            p.log_start,
+            p.next_offset,
             self.tail_share(),
-        )
+        ))
     }
 
     /// Takes fenced partitions over again with a new epoch, so that a commit
@@ -442,19 +423,7 @@ impl Storage {
             .catalog
             .add_partitions(topic.id, count, &self.owner)
             .await?;
-        let logs: Vec<_> = rows
-            .iter()
-            .map(|p| {
-                Arc::new(self.new_log(
-                    name,
-                    p.topic_id,
-                    p.partition,
-                    p.leader_epoch,
-                    p.log_start,
-                    p.next_offset,
-                ))
-            })
-            .collect();
+        let logs: Vec<_> = rows.iter().map(|p| self.new_log(name, p)).collect();
         topic
             .partitions
             .write()

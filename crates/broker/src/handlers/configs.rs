@@ -18,7 +18,7 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::topic_config::{Kind, TopicConfig, TOPIC_CONFIGS};
 use sluice_storage::StorageError;
 
-use super::{count_error, storage_error, text, RequestMeta};
+use super::{config_map, count_error, storage_error, text, RequestMeta};
 use crate::context::BrokerContext;
 
 const TOPIC: i8 = 2;
@@ -168,15 +168,7 @@ pub async fn alter(
         let outcome = match topic_resource(meta, r.resource_type) {
             Err(e) => Err(e),
             Ok(()) => {
-                let configs: BTreeMap<String, String> = r
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        c.value
-                            .as_ref()
-                            .map(|v| (c.name.to_string(), v.to_string()))
-                    })
-                    .collect();
+                let configs = config_map(r.configs.iter().map(|c| (&c.name, c.value.as_ref())));
                 ctx.storage
                     .set_topic_configs(&r.resource_name, configs, req.validate_only)
                     .await

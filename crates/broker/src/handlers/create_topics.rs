@@ -1,6 +1,5 @@
 //! CreateTopics, validate_only included.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_response::{
@@ -10,7 +9,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use sluice_protocol::ErrorCode;
 use uuid::Uuid;
 
-use super::{count_error, storage_error, text, RequestMeta};
+use super::{config_map, count_error, storage_error, text, RequestMeta};
 use crate::context::BrokerContext;
 
 /// Replication is the object store's job; clients asking for up to three
@@ -58,15 +57,7 @@ pub async fn handle(
         } else {
             t.num_partitions
         };
-        let configs: BTreeMap<String, String> = t
-            .configs
-            .iter()
-            .filter_map(|c| {
-                c.value
-                    .as_ref()
-                    .map(|v| (c.name.to_string(), v.to_string()))
-            })
-            .collect();
+        let configs = config_map(t.configs.iter().map(|c| (&c.name, c.value.as_ref())));
         match ctx
             .storage
             .create_topic(&name, partitions, configs.clone(), req.validate_only)

@@ -120,6 +120,16 @@ pub fn storage_error(meta: RequestMeta, e: &StorageError) -> (i16, Option<StrByt
     (count_error(meta, e.code()), Some(text(e.to_string())))
 }
 
+/// Config name/value pairs from a request; entries without a value are
+/// left out, as Kafka treats them.
+pub fn config_map<'a>(
+    entries: impl Iterator<Item = (&'a StrBytes, Option<&'a StrBytes>)>,
+) -> std::collections::BTreeMap<String, String> {
+    entries
+        .filter_map(|(name, value)| value.map(|v| (name.to_string(), v.to_string())))
+        .collect()
+}
+
 pub fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
