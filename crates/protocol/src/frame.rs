@@ -48,12 +48,17 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             limit: max_frame_bytes,
         });
     }
-    let mut body = BytesMut::zeroed(size as usize);
-    match reader.read_exact(&mut body).await {
-        Ok(_) => Ok(Some(body.freeze())),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
-        Err(e) => Err(e.into()),
+    // Read into uninitialised capacity (no zeroing of large produce
+    // frames), never past this frame.
+    let size = size as usize;
+    let mut body = BytesMut::with_capacity(size);
+    let mut frame = reader.take(size as u64);
+    while body.len() < size {
+        if frame.read_buf(&mut body).await? == 0 {
+            return Err(FrameError::Truncated);
+        }
     }
+    Ok(Some(body.freeze()))
 }
 
 #[cfg(test)]
@@ -62,9 +67,11 @@ mod tests {
 
     #[tokio::test]
     async fn reads_frames_and_rejects_bad_lengths() {
-        let mut input: &[u8] = &[0, 0, 0, 3, 1, 2, 3];
+        let mut input: &[u8] = &[0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 1, 9];
         let f = read_frame(&mut input, 10).await.unwrap().unwrap();
-        assert_eq!(&f[..], &[1, 2, 3]);
+        assert_eq!(&f[..], &[1, 2, 3], "a frame never reads into the next one");
+        let f = read_frame(&mut input, 10).await.unwrap().unwrap();
+        assert_eq!(&f[..], &[9]);
         assert!(read_frame(&mut input, 10).await.unwrap().is_none());
 
         let mut big: &[u8] = &[0x7f, 0, 0, 0];
