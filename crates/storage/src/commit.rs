@@ -46,6 +46,8 @@ pub struct PendingBatch {
 pub struct Appended {
     pub base_offset: i64,
     pub log_start: i64,
+    /// Records appended (for metrics).
+    pub records: u64,
 }
 
 /// Batches of one partition from one produce request.
@@ -466,9 +468,11 @@ fn acknowledge(p: PartitionFlush, body: &Bytes) {
     p.log.committed([tail], chunk.last_offset + 1);
     let log_start = p.log.offsets().log_start;
     for (r, base_offset) in p.requests.into_iter().zip(p.bases) {
+        let records = r.batches.iter().map(|b| b.records.max(0) as u64).sum();
         let _ = r.reply.send(Ok(Appended {
             base_offset,
             log_start,
+            records,
         }));
     }
 }

@@ -50,14 +50,15 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: Request
         for p in t.partition_data {
             let index = p.index;
             let records = p.records.unwrap_or_default();
-            metrics::counter!("sluice_bytes_in_total").increment(records.len() as u64);
-            let count = records_in(&records);
+            let bytes = records.len() as u64;
             let queued = ctx.storage.enqueue_append(&name, index, records).await;
             parts.push(
                 async move {
                     match async { queued?.wait().await }.await {
                         Ok((appended, log_append_time)) => {
-                            metrics::counter!("sluice_records_in_total").increment(count);
+                            metrics::counter!("sluice_bytes_in_total").increment(bytes);
+                            metrics::counter!("sluice_records_in_total")
+                                .increment(appended.records);
                             PartitionProduceResponse::default()
                                 .with_index(index)
                                 .with_base_offset(appended.base_offset)
@@ -104,11 +105,4 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: Request
         }
         .boxed(),
     )
-}
-
-/// Records in a partition's batches, read from their headers.
-fn records_in(records: &[u8]) -> u64 {
-    sluice_protocol::batch::batches(records)
-        .map(|(_, h)| h.record_count.max(0) as u64)
-        .sum()
 }
