@@ -224,7 +224,8 @@ impl Storage {
 
     async fn load_topic(&self, row: TopicRow) -> Result<Arc<Topic>> {
         let parts = self.catalog.take_over(row.id, &self.owner, None).await?;
-        let logs = parts.iter().map(|p| self.new_log(&row.name, p)).collect();
+        let share = self.tail_share();
+        let logs = parts.iter().map(|p| new_log(&row.name, p, share)).collect();
         let topic = Arc::new(Topic {
             id: row.id,
             name: row.name.clone(),
@@ -267,19 +268,6 @@ impl Storage {
                 p.set_tail_budget(share);
             }
         }
-    }
-
-    /// This broker's state for a partition it just took over.
-    fn new_log(&self, topic: &str, p: &PartitionRow) -> Arc<PartitionLog> {
-        Arc::new(PartitionLog::new(
-            p.topic_id,
-            topic,
-            p.partition,
-            p.leader_epoch,
-            p.log_start,
-            p.next_offset,
-            self.tail_share(),
-        ))
     }
 
     /// Takes fenced partitions over again with a new epoch, so that a commit
@@ -423,7 +411,8 @@ impl Storage {
             .catalog
             .add_partitions(topic.id, count, &self.owner)
             .await?;
-        let logs: Vec<_> = rows.iter().map(|p| self.new_log(name, p)).collect();
+        let share = self.tail_share();
+        let logs: Vec<_> = rows.iter().map(|p| new_log(name, p, share)).collect();
         topic
             .partitions
             .write()
@@ -821,6 +810,20 @@ impl Storage {
         }
         Ok(found.len())
     }
+}
+
+/// This broker's state for a partition it just took over, with its share
+/// of the tail budget (computed once per topic, not once per partition).
+fn new_log(topic: &str, p: &PartitionRow, tail_share: usize) -> Arc<PartitionLog> {
+    Arc::new(PartitionLog::new(
+        p.topic_id,
+        topic,
+        p.partition,
+        p.leader_epoch,
+        p.log_start,
+        p.next_offset,
+        tail_share,
+    ))
 }
 
 /// Kafka's topic name rules.
