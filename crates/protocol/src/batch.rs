@@ -56,6 +56,24 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_BIT != 0
     }
+    /// Whether an idempotent or transactional producer wrote the batch.
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+    /// The sequence number of the batch's last record. Sequences wrap from
+    /// `i32::MAX` to 0, as Kafka's do.
+    pub fn last_sequence(&self) -> i32 {
+        increment_sequence(self.base_sequence, self.last_offset_delta)
+    }
+}
+
+/// `sequence + increment`, wrapping past `i32::MAX` to 0 as Kafka does.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if increment >= 0 && sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence.wrapping_add(increment)
+    }
 }
 
 /// Why a batch was refused; each maps to one Kafka error code.
@@ -362,5 +380,13 @@ mod tests {
         assert_eq!(h.max_timestamp, 77);
         assert!(h.is_log_append_time());
         assert_eq!(batches(&b).count(), 1);
+    }
+
+    #[test]
+    fn sequences_wrap_at_i32_max() {
+        assert_eq!(increment_sequence(5, 3), 8);
+        assert_eq!(increment_sequence(i32::MAX, 0), i32::MAX);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
     }
 }

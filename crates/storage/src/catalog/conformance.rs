@@ -133,6 +133,7 @@ pub async fn run(catalog: &dyn Catalog) {
                 chunk: chunk(topic.id, 1, 0, 4, 50, o1),
             },
         ],
+        producers: vec![],
         next_object: Some(object(o1 + 1, "b1", i64::MAX)),
     };
     assert_eq!(
@@ -164,6 +165,7 @@ pub async fn run(catalog: &dyn Catalog) {
             leader_epoch: 1,
             chunk: chunk(topic.id, 0, 10, 19, 200, o2),
         }],
+        producers: vec![],
         next_object: None,
     };
     assert_eq!(
@@ -311,4 +313,167 @@ pub async fn run(catalog: &dyn Catalog) {
         .await
         .unwrap();
     assert!(!after.iter().any(|o| o.id > salt && o.id < salt + 1000));
+
+    producer_ids(catalog).await;
+    producer_state(catalog, salt + 500).await;
+}
+
+/// InitProducerId: fresh ids are unique; KIP-360 bumps keep the id.
+async fn producer_ids(catalog: &dyn Catalog) {
+    let a = catalog.init_producer_id(None).await.unwrap();
+    let b = catalog.init_producer_id(None).await.unwrap();
+    assert_eq!((a.epoch, b.epoch), (0, 0));
+    assert!(
+        a.producer_id >= 0 && b.producer_id > a.producer_id,
+        "{a:?} {b:?}"
+    );
+
+    let bumped = catalog.init_producer_id(Some(a)).await.unwrap();
+    assert_eq!(
+        bumped,
+        ProducerIdAndEpoch {
+            producer_id: a.producer_id,
+            epoch: 1
+        }
+    );
+    assert_eq!(
+        catalog.init_producer_id(Some(a)).await.unwrap(),
+        bumped,
+        "a retry of the bump returns the same epoch"
+    );
+    let twice = catalog.init_producer_id(Some(bumped)).await.unwrap();
+    assert_eq!(twice.epoch, 2);
+    assert!(
+        matches!(
+            catalog.init_producer_id(Some(a)).await,
+            Err(StorageError::ProducerFenced {
+                epoch: 0,
+                latest: 2,
+                ..
+            })
+        ),
+        "an epoch older than the one before the latest is fenced"
+    );
+    // An epoch never handed out, or an unknown id: a new id, as Kafka does
+    // for producers without a transactional id.
+    let unknown = catalog
+        .init_producer_id(Some(ProducerIdAndEpoch {
+            producer_id: i64::MAX - 7,
+            epoch: 3,
+        }))
+        .await
+        .unwrap();
+    assert!(unknown.producer_id > b.producer_id && unknown.epoch == 0);
+    let ahead = catalog
+        .init_producer_id(Some(ProducerIdAndEpoch {
+            producer_id: b.producer_id,
+            epoch: 9,
+        }))
+        .await
+        .unwrap();
+    assert!(ahead.producer_id > unknown.producer_id && ahead.epoch == 0);
+}
+
+/// Producer state is upserted with the commit, never by a fenced one, is
+/// read back per partition, and goes with its topic.
+async fn producer_state(catalog: &dyn Catalog, salt: i64) {
+    let topic = TopicRow {
+        id: salt,
+        name: format!("conformance-producers-{salt}"),
+        uuid: [9; 16],
+        partitions: 2,
+        configs: BTreeMap::new(),
+        created_ms: 0,
+    };
+    catalog.create_topic(&topic, "b0").await.unwrap();
+    let batch = |first_seq, base_offset| ProducerBatch {
+        first_seq,
+        last_seq: first_seq + 4,
+        base_offset,
+        last_offset: base_offset + 4,
+    };
+    let state =
+        |partition, producer_id, producer_epoch, batches: Vec<ProducerBatch>| ProducerStateRow {
+            topic_id: topic.id,
+            partition,
+            producer_id,
+            producer_epoch,
+            batches,
+            last_timestamp: 1_000 + producer_id,
+        };
+    let commit = |object_id, partition, base, producers| Commit {
+        object_id,
+        object_size: 10,
+        partitions: vec![PartitionCommit {
+            leader_epoch: 1,
+            chunk: chunk(topic.id, partition, base, base + 4, 5, object_id),
+        }],
+        producers,
+        next_object: None,
+    };
+    for o in [salt + 1, salt + 2, salt + 3, salt + 4] {
+        catalog
+            .register_object(&object(o, "b0", i64::MAX))
+            .await
+            .unwrap();
+    }
+    let first = vec![
+        state(0, 7, 0, vec![batch(0, 0)]),
+        state(0, 8, 2, vec![batch(0, 0)]),
+    ];
+    assert_eq!(
+        catalog
+            .commit(&commit(salt + 1, 0, 0, first.clone()))
+            .await
+            .unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        catalog.producer_states(topic.id, None).await.unwrap(),
+        first
+    );
+    // The next commit replaces producer 7's row and leaves producer 8's.
+    let second = state(0, 7, 0, vec![batch(0, 0), batch(5, 5)]);
+    assert_eq!(
+        catalog
+            .commit(&commit(salt + 2, 0, 5, vec![second.clone()]))
+            .await
+            .unwrap(),
+        CommitOutcome::Committed
+    );
+    // A fenced commit writes no producer state.
+    let fenced = state(0, 7, 1, vec![batch(0, 10)]);
+    assert_eq!(
+        catalog
+            .commit(&commit(salt + 3, 0, 0, vec![fenced]))
+            .await
+            .unwrap(),
+        CommitOutcome::Fenced(vec![(topic.id, 0)])
+    );
+    let other = state(1, 7, 0, vec![batch(0, 0)]);
+    assert_eq!(
+        catalog
+            .commit(&commit(salt + 4, 1, 0, vec![other.clone()]))
+            .await
+            .unwrap(),
+        CommitOutcome::Committed
+    );
+    assert_eq!(
+        catalog.producer_states(topic.id, Some(0)).await.unwrap(),
+        vec![second.clone(), first[1].clone()]
+    );
+    assert_eq!(
+        catalog.producer_states(topic.id, None).await.unwrap(),
+        vec![second, first[1].clone(), other.clone()]
+    );
+    assert_eq!(
+        catalog.producer_states(topic.id, Some(1)).await.unwrap(),
+        vec![other]
+    );
+    catalog.delete_topic(topic.id).await.unwrap();
+    assert!(catalog
+        .producer_states(topic.id, None)
+        .await
+        .unwrap()
+        .is_empty());
 }

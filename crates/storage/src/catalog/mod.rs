@@ -1,5 +1,6 @@
 //! The catalog: every piece of durable metadata (topics, partitions and their
-//! leader epochs, the offset index of stored chunks, the object table).
+//! leader epochs, the offset index of stored chunks, the object table,
+//! producer ids and per-partition producer state).
 //!
 //! [`Catalog`] is the interface; [`sql::SqlCatalog`] implements it on SQLite
 //! and PostgreSQL with the same SQL, and [`conformance`] is the suite both
@@ -75,6 +76,74 @@ pub struct PartitionCommit {
     pub chunk: ChunkRow,
 }
 
+/// One batch an idempotent producer wrote, as producer state remembers it:
+/// enough to recognise a retry and answer it with the original offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerBatch {
+    pub first_seq: i32,
+    pub last_seq: i32,
+    pub base_offset: i64,
+    pub last_offset: i64,
+}
+
+/// An idempotent producer's state in one partition, as of a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerStateRow {
+    pub topic_id: i64,
+    pub partition: i32,
+    pub producer_id: i64,
+    /// Batches of older epochs are forgotten; older epochs are fenced.
+    pub producer_epoch: i16,
+    /// The producer's last batches (at most [`PRODUCER_BATCHES_KEPT`]),
+    /// oldest first: retries of any of them are acknowledged, not appended.
+    pub batches: Vec<ProducerBatch>,
+    /// The max timestamp of the producer's last batch.
+    pub last_timestamp: i64,
+}
+
+/// Kafka keeps the metadata of a producer's last five batches per
+/// partition, matching the five requests a producer may have in flight.
+pub const PRODUCER_BATCHES_KEPT: usize = 5;
+
+/// A producer id and the epoch a producer holds it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerIdAndEpoch {
+    pub producer_id: i64,
+    pub epoch: i16,
+}
+
+/// What InitProducerId does with the id and epoch a producer already
+/// holds (KIP-360), given the latest epoch the catalog handed out for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpochBump {
+    /// Store and return this epoch.
+    Bump(i16),
+    /// A retry of a bump whose answer was lost: return the latest epoch again.
+    Repeat(i16),
+    /// The producer holds an older epoch than the one before the latest.
+    Fenced,
+    /// Epochs are exhausted (or the epoch was never handed out): a new id.
+    NewId,
+}
+
+/// Decides an epoch bump; shared by every catalog implementation.
+pub fn epoch_bump(latest: i16, held: i16) -> EpochBump {
+    if held == latest {
+        // Kafka starts a new id once the epoch would reach Short.MAX_VALUE.
+        if latest >= i16::MAX - 1 {
+            EpochBump::NewId
+        } else {
+            EpochBump::Bump(latest + 1)
+        }
+    } else if held == latest - 1 {
+        EpochBump::Repeat(latest)
+    } else if held < latest {
+        EpochBump::Fenced
+    } else {
+        EpochBump::NewId
+    }
+}
+
 /// A group commit: one object and the chunks it holds.
 #[derive(Debug, Clone)]
 pub struct Commit {
@@ -82,6 +151,11 @@ pub struct Commit {
     pub object_size: i64,
     /// Sorted by (topic id, partition), the order rows are locked in.
     pub partitions: Vec<PartitionCommit>,
+    /// Producer state after this commit, one row per (partition, producer)
+    /// that wrote to it, upserted in the same transaction as the chunks so
+    /// that a new leader never sees chunks without the state that dedups
+    /// their retries.
+    pub producers: Vec<ProducerStateRow>,
     /// The object the next commit will use, registered in the same
     /// transaction so that a flush costs one catalog transaction.
     pub next_object: Option<ObjectRow>,
@@ -112,7 +186,7 @@ pub trait Catalog: Send + Sync + 'static {
     /// Creates a topic and its partitions, led by `leader` from epoch 1.
     async fn create_topic(&self, topic: &TopicRow, leader: &str) -> Result<()>;
     async fn list_topics(&self) -> Result<Vec<TopicRow>>;
-    /// Removes the topic, its partitions and its index rows. Objects that
+    /// Removes the topic, its partitions, index rows and producer state. Objects that
     /// no longer hold any chunk are collected later.
     async fn delete_topic(&self, topic_id: i64) -> Result<()>;
     async fn set_topic_configs(
@@ -147,6 +221,22 @@ pub trait Catalog: Send + Sync + 'static {
     async fn commit(&self, commit: &Commit) -> Result<CommitOutcome>;
     /// Whether an object was committed (for commits whose outcome is unknown).
     async fn object_committed(&self, object_id: i64) -> Result<bool>;
+
+    /// InitProducerId for an idempotent producer: a producer id never
+    /// handed out before, at epoch 0; or, given the id and epoch a producer
+    /// holds, the same id at the next epoch (KIP-360, see [`epoch_bump`]).
+    /// A stale epoch is refused with `StorageError::ProducerFenced`.
+    async fn init_producer_id(
+        &self,
+        held: Option<ProducerIdAndEpoch>,
+    ) -> Result<ProducerIdAndEpoch>;
+    /// The producer state of a topic's partitions (all, or only
+    /// `partition`), loaded by a leader when it takes them over.
+    async fn producer_states(
+        &self,
+        topic_id: i64,
+        partition: Option<i32>,
+    ) -> Result<Vec<ProducerStateRow>>;
 
     /// Chunks of a partition whose last offset is at or after `offset`, in
     /// offset order.
@@ -189,4 +279,22 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<Vec<CollectableObject>>;
     /// Forgets an object after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_bumps_follow_kip_360() {
+        assert_eq!(epoch_bump(0, 0), EpochBump::Bump(1));
+        assert_eq!(epoch_bump(5, 4), EpochBump::Repeat(5));
+        assert_eq!(epoch_bump(5, 3), EpochBump::Fenced);
+        assert_eq!(epoch_bump(5, 6), EpochBump::NewId);
+        assert_eq!(epoch_bump(i16::MAX - 1, i16::MAX - 1), EpochBump::NewId);
+        assert_eq!(
+            epoch_bump(i16::MAX - 2, i16::MAX - 2),
+            EpochBump::Bump(i16::MAX - 1)
+        );
+    }
 }

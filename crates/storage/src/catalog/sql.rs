@@ -73,6 +73,25 @@ const SCHEMA: &[&str] = &[
         PRIMARY KEY (topic_id, partition_id, base_offset))",
     "CREATE INDEX IF NOT EXISTS chunks_by_last ON chunks (topic_id, partition_id, last_offset)",
     "CREATE INDEX IF NOT EXISTS chunks_by_object ON chunks (object_id)",
+    // Idempotent producers' state per partition; `batches` is a JSON array
+    // of [first_seq, last_seq, base_offset, last_offset], oldest first.
+    "CREATE TABLE IF NOT EXISTS producer_states (
+        topic_id BIGINT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        producer_id BIGINT NOT NULL,
+        producer_epoch BIGINT NOT NULL,
+        batches TEXT NOT NULL,
+        last_timestamp BIGINT NOT NULL,
+        PRIMARY KEY (topic_id, partition_id, producer_id))",
+    // Every producer id handed out, with its latest epoch (KIP-360 bumps).
+    "CREATE TABLE IF NOT EXISTS producer_ids (
+        producer_id BIGINT PRIMARY KEY,
+        producer_epoch BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters (
+        name TEXT PRIMARY KEY,
+        value BIGINT NOT NULL)",
+    "INSERT INTO counters (name, value) VALUES ('next_producer_id', 0) ON CONFLICT (name) DO NOTHING",
 ];
 
 const CHUNK_COLUMNS: &str =
@@ -193,6 +212,45 @@ fn chunk_from_row(r: &AnyRow) -> Result<ChunkRow> {
     })
 }
 
+fn producer_state_from_row(r: &AnyRow) -> Result<ProducerStateRow> {
+    let batches: String = r.try_get("batches")?;
+    let batches: Vec<[i64; 4]> = serde_json::from_str(&batches)
+        .map_err(|e| StorageError::Catalog(format!("producer state batches: {e}")))?;
+    Ok(ProducerStateRow {
+        topic_id: r.try_get("topic_id")?,
+        partition: r.try_get::<i64, _>("partition_id")? as i32,
+        producer_id: r.try_get("producer_id")?,
+        producer_epoch: r.try_get::<i64, _>("producer_epoch")? as i16,
+        batches: batches
+            .into_iter()
+            .map(
+                |[first_seq, last_seq, base_offset, last_offset]| ProducerBatch {
+                    first_seq: first_seq as i32,
+                    last_seq: last_seq as i32,
+                    base_offset,
+                    last_offset,
+                },
+            )
+            .collect(),
+        last_timestamp: r.try_get("last_timestamp")?,
+    })
+}
+
+fn producer_batches_json(batches: &[ProducerBatch]) -> String {
+    let rows: Vec<[i64; 4]> = batches
+        .iter()
+        .map(|b| {
+            [
+                b.first_seq as i64,
+                b.last_seq as i64,
+                b.base_offset,
+                b.last_offset,
+            ]
+        })
+        .collect();
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+}
+
 fn uuid_hex(uuid: &[u8; 16]) -> String {
     uuid.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -267,6 +325,7 @@ impl Catalog for SqlCatalog {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         for stmt in [
             "DELETE FROM chunks WHERE topic_id = $1",
+            "DELETE FROM producer_states WHERE topic_id = $1",
             "DELETE FROM partitions WHERE topic_id = $1",
             "DELETE FROM topics WHERE id = $1",
         ] {
@@ -434,6 +493,36 @@ impl Catalog for SqlCatalog {
             }
             q.execute(&mut *tx).await?;
         }
+        for group in c.producers.chunks(64) {
+            let mut sql = String::from("INSERT INTO producer_states (topic_id, partition_id, producer_id, producer_epoch, batches, last_timestamp) VALUES ");
+            for i in 0..group.len() {
+                let b = i * 6;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
+            }
+            sql.push_str(" ON CONFLICT (topic_id, partition_id, producer_id) DO UPDATE SET producer_epoch = excluded.producer_epoch, batches = excluded.batches, last_timestamp = excluded.last_timestamp");
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for p in group {
+                q = q
+                    .bind(p.topic_id)
+                    .bind(p.partition as i64)
+                    .bind(p.producer_id)
+                    .bind(p.producer_epoch as i64)
+                    .bind(producer_batches_json(&p.batches))
+                    .bind(p.last_timestamp);
+            }
+            q.execute(&mut *tx).await?;
+        }
         let r =
             sqlx::query("UPDATE objects SET state = 'committed', size_bytes = $1 WHERE id = $2")
                 .bind(c.object_size)
@@ -471,6 +560,96 @@ impl Catalog for SqlCatalog {
             Some(r) => r.try_get::<String, _>(0)? != "prepared",
             None => false,
         })
+    }
+
+    async fn init_producer_id(
+        &self,
+        held: Option<ProducerIdAndEpoch>,
+    ) -> Result<ProducerIdAndEpoch> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        if let Some(h) = held {
+            let latest =
+                sqlx::query("SELECT producer_epoch FROM producer_ids WHERE producer_id = $1")
+                    .bind(h.producer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get::<i64, _>(0))
+                    .transpose()?;
+            if let Some(latest) = latest {
+                let latest = latest as i16;
+                let same_id = |epoch| ProducerIdAndEpoch {
+                    producer_id: h.producer_id,
+                    epoch,
+                };
+                match epoch_bump(latest, h.epoch) {
+                    EpochBump::Bump(epoch) => {
+                        // Conditional, so that of two concurrent bumps
+                        // (PostgreSQL) only one wins.
+                        let r = sqlx::query("UPDATE producer_ids SET producer_epoch = $1 WHERE producer_id = $2 AND producer_epoch = $3")
+                            .bind(epoch as i64)
+                            .bind(h.producer_id)
+                            .bind(latest as i64)
+                            .execute(&mut *tx)
+                            .await?;
+                        if r.rows_affected() != 1 {
+                            return Err(StorageError::ProducerFenced {
+                                producer_id: h.producer_id,
+                                epoch: h.epoch,
+                                latest: epoch,
+                            });
+                        }
+                        tx.commit().await?;
+                        return Ok(same_id(epoch));
+                    }
+                    EpochBump::Repeat(epoch) => return Ok(same_id(epoch)),
+                    EpochBump::Fenced => {
+                        return Err(StorageError::ProducerFenced {
+                            producer_id: h.producer_id,
+                            epoch: h.epoch,
+                            latest,
+                        })
+                    }
+                    EpochBump::NewId => {}
+                }
+            }
+        }
+        // The counter row's update serialises allocations, and ids are
+        // never reused, across restarts and brokers alike.
+        let next: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'next_producer_id' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let producer_id = next - 1;
+        sqlx::query(
+            "INSERT INTO producer_ids (producer_id, producer_epoch, created_ms) VALUES ($1, 0, $2)",
+        )
+        .bind(producer_id)
+        .bind(crate::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ProducerIdAndEpoch {
+            producer_id,
+            epoch: 0,
+        })
+    }
+
+    async fn producer_states(
+        &self,
+        topic_id: i64,
+        partition: Option<i32>,
+    ) -> Result<Vec<ProducerStateRow>> {
+        let only = partition.map(i64::from).unwrap_or(-1);
+        let rows = sqlx::query(
+            "SELECT topic_id, partition_id, producer_id, producer_epoch, batches, last_timestamp FROM producer_states WHERE topic_id = $1 AND ($2 = -1 OR partition_id = $2) ORDER BY partition_id, producer_id",
+        )
+        .bind(topic_id)
+        .bind(only)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(producer_state_from_row).collect()
     }
 
     async fn chunks_from(
