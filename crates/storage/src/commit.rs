@@ -14,7 +14,8 @@
 //! When a flush fails, its partitions' sequences roll back to the high
 //! watermark, and flushes already sequenced past the failure fail too for
 //! those partitions (their chunk no longer starts at the high watermark);
-//! nothing is ever committed with a gap, so offsets stay dense.
+//! nothing is ever committed with a gap, so offsets stay dense. Producer
+//! state rolls back with the offsets, and is upserted with the chunks.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,10 +26,13 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::catalog::{Catalog, ChunkRow, Commit, CommitOutcome, ObjectRow, PartitionCommit};
+use crate::catalog::{
+    Catalog, ChunkRow, Commit, CommitOutcome, ObjectRow, PartitionCommit, ProducerStateRow,
+};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, ObjectBuilder, Objects};
 use crate::partition::{PartitionLog, TailBatch};
+use crate::producer::{Admission, ProducerBatchHeader};
 
 /// A validated batch waiting for its offsets: a slice of the produce
 /// request, copied once, into the object, where its offsets are stamped.
@@ -39,6 +43,9 @@ pub struct PendingBatch {
     pub max_timestamp: i64,
     /// The broker time to stamp for LogAppendTime topics.
     pub log_append_time: Option<i64>,
+    /// Set for an idempotent producer's batch: checked against producer
+    /// state when the batch is sequenced.
+    pub producer: Option<ProducerBatchHeader>,
 }
 
 /// What an append returns once committed.
@@ -101,6 +108,10 @@ struct PartitionFlush {
     /// First offset of each request, in order.
     bases: Vec<i64>,
     commit: PartitionCommit,
+    /// The roll-back generation this flush was sequenced in.
+    generation: u64,
+    /// Producer state to upsert with the chunk.
+    producers: Vec<ProducerStateRow>,
 }
 
 /// A flush on its way from the sequencer to the committer.
@@ -278,17 +289,26 @@ async fn build_flush(
     let mut partitions = Vec::with_capacity(groups.len());
     for ((topic_id, partition), requests) in groups {
         let log = requests[0].log.clone();
-        let count: i64 = requests
-            .iter()
-            .flat_map(|r| &r.batches)
-            .map(|b| b.records as i64)
-            .sum();
-        let (first, epoch) = log.sequence(count);
+        let sequenced = log.sequence(requests.iter().map(|r| r.batches.as_slice()));
+        let epoch = sequenced.leader_epoch;
+        let mut admitted = Vec::with_capacity(requests.len());
+        for (r, admission) in requests.into_iter().zip(sequenced.admissions) {
+            match admission {
+                Admission::Append { base_offset, .. } => admitted.push((r, base_offset)),
+                other => answer_unappended(&log, r, other),
+            }
+        }
+        if admitted.is_empty() {
+            continue;
+        }
+        let first = sequenced.first;
         let chunk_start = builder.position();
         let mut next = first;
         let mut max_ts = -1;
-        let mut bases = Vec::with_capacity(requests.len());
-        for r in &requests {
+        let mut bases = Vec::with_capacity(admitted.len());
+        let mut requests = Vec::with_capacity(admitted.len());
+        for (r, base) in admitted {
+            debug_assert_eq!(base, next);
             bases.push(next);
             for b in &r.batches {
                 let stored = builder.push_batch(&b.bytes);
@@ -300,6 +320,7 @@ async fn build_flush(
                 next += b.records as i64;
                 max_ts = max_ts.max(b.max_timestamp);
             }
+            requests.push(r);
         }
         let (start, len) = builder.end_chunk(chunk_start, topic_id, partition, first, next - 1);
         partitions.push(PartitionFlush {
@@ -320,7 +341,14 @@ async fn build_flush(
                     byte_len: len as i64,
                 },
             },
+            generation: sequenced.generation,
+            producers: sequenced.producers,
         });
+    }
+    if partitions.is_empty() {
+        // Every request was a retry or refused: nothing to write.
+        pool.give_back(object);
+        return None;
     }
     let body = builder.finish();
     let objects = objects.clone();
@@ -396,6 +424,10 @@ impl Committer {
             object_id: object.id,
             object_size: body.len() as i64,
             partitions: partitions.iter().map(|p| p.commit).collect(),
+            producers: partitions
+                .iter()
+                .flat_map(|p| p.producers.iter().cloned())
+                .collect(),
             next_object: Some(self.pool.new_row()),
         };
         loop {
@@ -416,6 +448,9 @@ impl Committer {
                     commit
                         .partitions
                         .retain(|c| !fenced.contains(&(c.chunk.topic_id, c.chunk.partition)));
+                    commit
+                        .producers
+                        .retain(|r| !fenced.contains(&(r.topic_id, r.partition)));
                     if partitions.is_empty() {
                         // Nothing to commit; the object is collected later.
                         return;
@@ -477,9 +512,39 @@ fn acknowledge(p: PartitionFlush, body: &Bytes) {
     }
 }
 
+/// Answers a request that is not appended: a retry of a committed batch
+/// at once, a retry of a batch in flight when that one is committed, and a
+/// refused one with its error.
+fn answer_unappended(log: &Arc<PartitionLog>, r: AppendRequest, admission: Admission) {
+    let acknowledge = |log: &PartitionLog, base_offset| Appended {
+        base_offset,
+        log_start: log.offsets().log_start,
+        records: 0,
+    };
+    match admission {
+        Admission::Append { .. } => {}
+        Admission::Duplicate { base_offset } => {
+            let _ = r.reply.send(Ok(acknowledge(log, base_offset)));
+        }
+        Admission::DuplicateInFlight { original, failed } => {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let result = match original.await {
+                    Ok(base_offset) => Ok(acknowledge(&log, base_offset)),
+                    Err(_) => Err(StorageError::Producer(failed)),
+                };
+                let _ = r.reply.send(result);
+            });
+        }
+        Admission::Refused(e) => {
+            let _ = r.reply.send(Err(StorageError::Producer(e)));
+        }
+    }
+}
+
 /// Fails a partition's requests and rolls its sequence back.
 fn fail(p: PartitionFlush, e: &StorageError) {
-    p.log.roll_back_sequence();
+    p.log.roll_back_sequence(p.generation);
     for r in p.requests {
         let _ = r.reply.send(Err(e.clone_for_reply()));
     }

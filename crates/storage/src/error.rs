@@ -41,6 +41,14 @@ pub enum StorageError {
     CorruptObject(String, String),
     #[error("the broker is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Producer(#[from] crate::producer::ProducerError),
+    #[error("producer {producer_id} asked for a new epoch holding epoch {epoch}, but epoch {latest} was handed out since: another instance of this producer fenced it")]
+    ProducerFenced {
+        producer_id: i64,
+        epoch: i16,
+        latest: i16,
+    },
 }
 
 impl StorageError {
@@ -57,6 +65,8 @@ impl StorageError {
             S::InvalidRecord(e) => e.code(),
             S::Catalog(_) | S::Objects(_) | S::CorruptObject(..) => ErrorCode::KafkaStorageError,
             S::ShuttingDown => ErrorCode::NotLeaderOrFollower,
+            S::Producer(e) => e.code(),
+            S::ProducerFenced { .. } => ErrorCode::ProducerFenced,
         }
     }
 }

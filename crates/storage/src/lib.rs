@@ -7,6 +7,8 @@
 //!   of the objects a group commit writes.
 //! - [`partition`]: a partition's in-memory state on its leader: high
 //!   watermark, log start and the tail of recent batches.
+//! - [`producer`]: idempotent producers' state per partition: duplicates,
+//!   sequence gaps and fenced epochs.
 //! - [`commit`]: the group commit that sequences offsets, writes one object
 //!   for many partitions and commits it to the catalog under the leader epoch.
 //! - [`storage`]: the service the broker calls: topics, append, read, list
@@ -18,6 +20,7 @@ pub mod commit;
 pub mod error;
 pub mod objects;
 pub mod partition;
+pub mod producer;
 pub mod storage;
 pub mod topic_config;
 

@@ -5,7 +5,8 @@
 //! Offsets are sequenced by the group commit (see [`crate::commit`]) ahead
 //! of the commit, so that several flushes can be in flight; the high
 //! watermark moves only when a flush is committed, and the tail holds only
-//! committed batches.
+//! committed batches. Idempotent producers' state is checked and updated in
+//! the same step that hands out offsets (see [`crate::producer`]).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +14,9 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use tokio::sync::watch;
+
+use crate::commit::PendingBatch;
+use crate::producer::{Admission, ProducerStateRow, ProducerStates};
 
 /// Committed batches kept in memory: one partition's consecutive batches
 /// from one flush, back to back.
@@ -45,6 +49,25 @@ struct State {
     /// Set when the catalog no longer accepts our commits for this
     /// partition (topic deleted, or leadership lost).
     fenced: bool,
+    /// Counts roll-backs: a flush sequenced before the last roll-back is
+    /// doomed, and its own failure must not roll back later flushes.
+    generation: u64,
+    producers: ProducerStates,
+}
+
+/// Offsets and producer checks for one flush of a partition.
+#[derive(Debug)]
+pub struct Sequenced {
+    /// The offset the flush's chunk starts at.
+    pub first: i64,
+    pub leader_epoch: i32,
+    /// The roll-back generation the flush was sequenced in.
+    pub generation: u64,
+    /// One per request, in order.
+    pub admissions: Vec<Admission>,
+    /// The state of the producers that wrote in this flush, to upsert
+    /// with its chunk.
+    pub producers: Vec<ProducerStateRow>,
 }
 
 /// One partition's leader state.
@@ -70,6 +93,7 @@ pub struct Offsets {
 }
 
 impl PartitionLog {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         topic_id: i64,
         topic: &str,
@@ -78,6 +102,7 @@ impl PartitionLog {
         log_start: i64,
         next_offset: i64,
         tail_budget: usize,
+        producers: ProducerStates,
     ) -> Self {
         let (hw_tx, _) = watch::channel(next_offset);
         PartitionLog {
@@ -93,6 +118,8 @@ impl PartitionLog {
                 tail: VecDeque::new(),
                 tail_bytes: 0,
                 fenced: false,
+                generation: 0,
+                producers,
             }),
             hw_tx,
         }
@@ -123,8 +150,16 @@ impl PartitionLog {
     }
 
     /// Resets the partition after taking it over again with a new epoch.
-    pub fn reset(&self, leader_epoch: i32, log_start: i64, next_offset: i64) {
+    pub fn reset(
+        &self,
+        leader_epoch: i32,
+        log_start: i64,
+        next_offset: i64,
+        producers: ProducerStates,
+    ) {
         let mut s = self.lock();
+        s.generation += 1;
+        s.producers = producers;
         s.leader_epoch = leader_epoch;
         s.log_start = log_start;
         s.high_watermark = next_offset;
@@ -136,20 +171,60 @@ impl PartitionLog {
         self.hw_tx.send_replace(next_offset);
     }
 
-    /// Hands out `count` offsets for a flush; returns the first and the
-    /// leader epoch the flush must commit with.
-    pub fn sequence(&self, count: i64) -> (i64, i32) {
-        let mut s = self.lock();
-        let base = s.next_offset;
-        s.next_offset += count;
-        (base, s.leader_epoch)
+    /// Checks each request's batches against producer state and hands out
+    /// offsets to those admitted, in order, under one lock so that no
+    /// commit or roll-back slips between the check and the offsets.
+    pub fn sequence<'a>(
+        &self,
+        requests: impl IntoIterator<Item = &'a [PendingBatch]>,
+    ) -> Sequenced {
+        let mut guard = self.lock();
+        let s = &mut *guard;
+        let first = s.next_offset;
+        let mut touched = Vec::new();
+        let mut admissions = Vec::new();
+        for batches in requests {
+            let admission = s.producers.admit(
+                &self.topic,
+                self.partition,
+                batches.iter().map(|b| (b.records, b.producer)),
+                s.next_offset,
+                s.high_watermark,
+                &mut touched,
+            );
+            if let Admission::Append { records, .. } = admission {
+                s.next_offset += records;
+            }
+            admissions.push(admission);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        Sequenced {
+            first,
+            leader_epoch: s.leader_epoch,
+            generation: s.generation,
+            admissions,
+            producers: s.producers.rows(self.topic_id, self.partition, &touched),
+        }
     }
 
     /// After a failed flush: offsets handed out beyond the high watermark
-    /// are handed out again, so offsets stay dense.
-    pub fn roll_back_sequence(&self) {
+    /// are handed out again, so offsets stay dense, and producer state
+    /// forgets the batches in flight. A flush of an earlier generation was
+    /// already rolled back with the flush that failed first.
+    pub fn roll_back_sequence(&self, generation: u64) {
         let mut s = self.lock();
+        if generation != s.generation {
+            return;
+        }
+        s.generation += 1;
         s.next_offset = s.high_watermark;
+        s.producers.roll_back();
+    }
+
+    /// Producers with state in this partition (for tests and metrics).
+    pub fn producer_count(&self) -> usize {
+        self.lock().producers.len()
     }
 
     /// Sets this partition's share of the global tail budget.
@@ -178,6 +253,7 @@ impl PartitionLog {
         }
         s.high_watermark = next_offset;
         s.next_offset = s.next_offset.max(next_offset);
+        s.producers.committed_through(next_offset);
         drop(s);
         self.hw_tx.send_replace(next_offset);
     }
@@ -279,7 +355,7 @@ mod tests {
 
     #[test]
     fn tail_serves_reads_and_stays_within_budget() {
-        let log = PartitionLog::new(1, "t", 0, 1, 0, 0, 250);
+        let log = PartitionLog::new(1, "t", 0, 1, 0, 0, 250, ProducerStates::default());
         assert!(log.read_tail(0, 100).is_none());
         log.committed([batch(0, 4, 100), batch(5, 9, 100)], 10);
         assert_eq!(log.offsets().high_watermark, 10);

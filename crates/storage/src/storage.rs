@@ -11,11 +11,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::cache::ChunkCache;
-use crate::catalog::{sql::SqlCatalog, Catalog, ChunkRow, PartitionRow, TopicRow};
+use crate::catalog::{
+    sql::SqlCatalog, Catalog, ChunkRow, PartitionRow, ProducerIdAndEpoch, ProducerStateRow,
+    TopicRow,
+};
 use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
 use crate::partition::{Offsets, PartitionLog};
+use crate::producer::{ProducerBatchHeader, ProducerStates};
 use crate::topic_config::{self, TopicConfig};
 
 /// The longest topic name Kafka allows.
@@ -224,8 +228,17 @@ impl Storage {
 
     async fn load_topic(&self, row: TopicRow) -> Result<Arc<Topic>> {
         let parts = self.catalog.take_over(row.id, &self.owner, None).await?;
+        // Read after the take-over: the previous leader can commit no more.
+        let mut producers =
+            producers_by_partition(self.catalog.producer_states(row.id, None).await?);
         let share = self.tail_share();
-        let logs = parts.iter().map(|p| new_log(&row.name, p, share)).collect();
+        let logs = parts
+            .iter()
+            .map(|p| {
+                let states = producers.remove(&p.partition).unwrap_or_default();
+                new_log(&row.name, p, share, ProducerStates::load(states))
+            })
+            .collect();
         let topic = Arc::new(Topic {
             id: row.id,
             name: row.name.clone(),
@@ -278,15 +291,27 @@ impl Storage {
     ) {
         while let Some(log) = rx.recv().await {
             let Some(s) = storage.upgrade() else { return };
-            match s
-                .catalog
-                .take_over(log.topic_id, &s.owner, Some(log.partition))
-                .await
-            {
-                Ok(rows) => {
+            let taken = async {
+                let rows = s
+                    .catalog
+                    .take_over(log.topic_id, &s.owner, Some(log.partition))
+                    .await?;
+                let producers = s
+                    .catalog
+                    .producer_states(log.topic_id, Some(log.partition))
+                    .await?;
+                Ok::<_, StorageError>((rows, producers))
+            };
+            match taken.await {
+                Ok((rows, producers)) => {
                     if let Some(p) = rows.first() {
                         tracing::warn!(topic = %log.topic, partition = log.partition, epoch = p.leader_epoch, "partition taken over again after a fenced commit");
-                        log.reset(p.leader_epoch, p.log_start, p.next_offset);
+                        log.reset(
+                            p.leader_epoch,
+                            p.log_start,
+                            p.next_offset,
+                            ProducerStates::load(producers),
+                        );
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "could not take over a fenced partition"),
@@ -412,7 +437,10 @@ impl Storage {
             .add_partitions(topic.id, count, &self.owner)
             .await?;
         let share = self.tail_share();
-        let logs: Vec<_> = rows.iter().map(|p| new_log(name, p, share)).collect();
+        let logs: Vec<_> = rows
+            .iter()
+            .map(|p| new_log(name, p, share, ProducerStates::default()))
+            .collect();
         topic
             .partitions
             .write()
@@ -459,6 +487,7 @@ impl Storage {
         let mut batches = Vec::with_capacity(headers.len());
         let mut pos = 0;
         for h in headers {
+            let producer = ProducerBatchHeader::from_header(&h)?;
             batches.push(PendingBatch {
                 bytes: records.slice(pos..pos + h.size),
                 records: h.record_count,
@@ -470,6 +499,7 @@ impl Storage {
                     now
                 }),
                 log_append_time,
+                producer,
             });
             pos += h.size;
         }
@@ -506,6 +536,15 @@ impl Storage {
             .await?
             .wait()
             .await
+    }
+
+    /// InitProducerId for an idempotent producer: a new producer id, or
+    /// the next epoch of the one it holds (KIP-360).
+    pub async fn init_producer_id(
+        &self,
+        held: Option<ProducerIdAndEpoch>,
+    ) -> Result<ProducerIdAndEpoch> {
+        self.catalog.init_producer_id(held).await
     }
 
     // ----- the read path -----
@@ -814,7 +853,12 @@ impl Storage {
 
 /// This broker's state for a partition it just took over, with its share
 /// of the tail budget (computed once per topic, not once per partition).
-fn new_log(topic: &str, p: &PartitionRow, tail_share: usize) -> Arc<PartitionLog> {
+fn new_log(
+    topic: &str,
+    p: &PartitionRow,
+    tail_share: usize,
+    producers: ProducerStates,
+) -> Arc<PartitionLog> {
     Arc::new(PartitionLog::new(
         p.topic_id,
         topic,
@@ -823,7 +867,16 @@ fn new_log(topic: &str, p: &PartitionRow, tail_share: usize) -> Arc<PartitionLog
         p.log_start,
         p.next_offset,
         tail_share,
+        producers,
     ))
+}
+
+fn producers_by_partition(rows: Vec<ProducerStateRow>) -> BTreeMap<i32, Vec<ProducerStateRow>> {
+    let mut by_partition: BTreeMap<i32, Vec<ProducerStateRow>> = BTreeMap::new();
+    for r in rows {
+        by_partition.entry(r.partition).or_default().push(r);
+    }
+    by_partition
 }
 
 /// Kafka's topic name rules.
