@@ -117,6 +117,12 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
             ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(-1)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        ),
         other => panic!("no request built for {other:?}"),
     }
 }
@@ -169,6 +175,10 @@ fn every_served_version_answers() {
                 ResponseKind::DeleteTopics(r) => r.responses.iter().map(|t| t.error_code).collect(),
                 ResponseKind::ApiVersions(r) => vec![r.error_code],
                 ResponseKind::DescribeCluster(r) => vec![r.error_code],
+                ResponseKind::InitProducerId(r) => {
+                    assert!(r.producer_id.0 >= 0, "InitProducerId v{v}: {r:?}");
+                    vec![r.error_code]
+                }
                 other => panic!("unexpected response {other:?}"),
             };
             let expected = if api.key == ApiKey::DeleteTopics {

@@ -9,6 +9,7 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -100,6 +101,9 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request) -> Reply {
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
             describe_cluster::handle(ctx, r),
         )),
+        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
+            init_producer_id::handle(ctx, r, meta).await,
+        )),
         other => {
             // The version table only admits the APIs above.
             tracing::error!(request = ?std::mem::discriminant(&other), "request kind without a handler");
@@ -155,6 +159,10 @@ fn error_name(code: ErrorCode) -> &'static str {
         E::KafkaStorageError => "KAFKA_STORAGE_ERROR",
         E::UnknownTopicId => "UNKNOWN_TOPIC_ID",
         E::RequestTimedOut => "REQUEST_TIMED_OUT",
+        E::OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
+        E::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
+        E::ProducerFenced => "PRODUCER_FENCED",
+        E::TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
         _ => "OTHER",
     }
 }
@@ -173,6 +181,7 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::InitProducerId => "InitProducerId",
         _ => "Other",
     }
 }
