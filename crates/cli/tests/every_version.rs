@@ -119,6 +119,7 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default()
+                .with_transactional_id(None)
                 .with_transaction_timeout_ms(-1)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
