@@ -521,6 +521,12 @@ fn answer_unappended(log: &Arc<PartitionLog>, r: AppendRequest, admission: Admis
         log_start: log.offsets().log_start,
         records: 0,
     };
+    if matches!(
+        admission,
+        Admission::Duplicate { .. } | Admission::DuplicateInFlight { .. }
+    ) {
+        metrics::counter!("sluice_produce_duplicates_total").increment(1);
+    }
     match admission {
         Admission::Append { .. } => {}
         Admission::Duplicate { base_offset } => {
