@@ -56,7 +56,11 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: Request
                 async move {
                     match async { queued?.wait().await }.await {
                         Ok((appended, log_append_time)) => {
-                            metrics::counter!("sluice_bytes_in_total").increment(bytes);
+                            // An idempotent retry acknowledged without
+                            // writing it again produced nothing.
+                            if appended.records > 0 {
+                                metrics::counter!("sluice_bytes_in_total").increment(bytes);
+                            }
                             metrics::counter!("sluice_records_in_total")
                                 .increment(appended.records);
                             PartitionProduceResponse::default()
