@@ -104,8 +104,9 @@ async fn serve(
         objects = %config.objects,
         "sluice is ready"
     );
+    let groups = server.context().groups.clone();
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
-    let http_task = tokio::spawn(sluice_control::serve(http, metrics, shutdown_rx));
+    let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");

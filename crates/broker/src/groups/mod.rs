@@ -11,6 +11,7 @@
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+pub mod describe;
 pub mod offsets;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
