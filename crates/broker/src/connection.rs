@@ -117,7 +117,7 @@ impl Connection {
             };
             metrics::counter!("sluice_network_bytes_in_total").increment(frame.len() as u64 + 4);
             let outgoing = match decode_request(frame.clone()) {
-                Ok(req) => handlers::dispatch(&ctx, req).await,
+                Ok(req) => handlers::dispatch(&ctx, req, peer).await,
                 Err(e) => match refusal(&e, &frame) {
                     Some(bytes) => {
                         tracing::info!(%peer, error = %e, "refused request");

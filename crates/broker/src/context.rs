@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use sluice_storage::Storage;
 
+use crate::groups::{GroupConfig, GroupCoordinator};
+
 /// The broker's identity and policies.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -23,6 +25,8 @@ pub struct BrokerConfig {
     pub default_partitions: i32,
     /// Requests in flight per connection before reading pauses.
     pub max_in_flight_per_connection: usize,
+    /// Group coordinator timings.
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -36,6 +40,7 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_partitions: 1,
             max_in_flight_per_connection: 64,
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -44,10 +49,18 @@ impl Default for BrokerConfig {
 pub struct BrokerContext {
     pub config: BrokerConfig,
     pub storage: Arc<Storage>,
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl BrokerContext {
+    /// Builds the context and starts the group coordinator (inside a Tokio
+    /// runtime).
     pub fn new(config: BrokerConfig, storage: Arc<Storage>) -> Arc<Self> {
-        Arc::new(BrokerContext { config, storage })
+        let groups = GroupCoordinator::start(storage.clone(), config.groups);
+        Arc::new(BrokerContext {
+            config,
+            storage,
+            groups,
+        })
     }
 }

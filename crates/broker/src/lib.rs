@@ -6,10 +6,14 @@
 //!   order, with requests processed concurrently after their ordered part.
 //! - [`handlers`]: decode → check → delegate to storage → respond, one file
 //!   per API.
-//! - [`context`]: what every handler can reach: storage and broker identity.
+//! - [`context`]: what every handler can reach: storage, the group
+//!   coordinator and broker identity.
+//! - [`groups`]: the group coordinator (classic and KIP-848 consumer groups,
+//!   committed offsets).
 
 pub mod connection;
 pub mod context;
+pub mod groups;
 pub mod handlers;
 pub mod server;
 

@@ -21,6 +21,11 @@ impl Server {
         Ok(Server { listener, ctx })
     }
 
+    /// What the handlers share, for the control plane's views.
+    pub fn context(&self) -> &Arc<BrokerContext> {
+        &self.ctx
+    }
+
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }

@@ -41,6 +41,17 @@ pub struct DevArgs {
     /// How often retention and object collection run, in ms [default: 30000].
     #[arg(long)]
     pub maintenance_interval_ms: Option<u64>,
+    /// Kafka's `group.initial.rebalance.delay.ms`: how long the first
+    /// rebalance of an empty classic group waits for more members [default: 3000].
+    #[arg(long)]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Kafka's `group.consumer.heartbeat.interval.ms` for consumer-protocol
+    /// (KIP-848) groups [default: 5000].
+    #[arg(long)]
+    pub group_consumer_heartbeat_interval_ms: Option<u64>,
+    /// Kafka's `group.consumer.session.timeout.ms` [default: 45000].
+    #[arg(long)]
+    pub group_consumer_session_timeout_ms: Option<u64>,
 }
 
 /// The same settings in a config file.
@@ -56,6 +67,9 @@ struct FileConfig {
     advertised_host: Option<String>,
     num_partitions: Option<i32>,
     maintenance_interval_ms: Option<u64>,
+    group_initial_rebalance_delay_ms: Option<u64>,
+    group_consumer_heartbeat_interval_ms: Option<u64>,
+    group_consumer_session_timeout_ms: Option<u64>,
 }
 
 /// Resolved settings.
@@ -70,6 +84,9 @@ pub struct DevConfig {
     pub advertised_host: Option<String>,
     pub num_partitions: i32,
     pub maintenance_interval_ms: u64,
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_consumer_heartbeat_interval_ms: u64,
+    pub group_consumer_session_timeout_ms: u64,
 }
 
 impl DevArgs {
@@ -106,6 +123,19 @@ impl DevArgs {
             "max-request-bytes must be between 1024 and {}",
             i32::MAX
         );
+        let group_consumer_heartbeat_interval_ms = self
+            .group_consumer_heartbeat_interval_ms
+            .or(file.group_consumer_heartbeat_interval_ms)
+            .unwrap_or(5000);
+        let group_consumer_session_timeout_ms = self
+            .group_consumer_session_timeout_ms
+            .or(file.group_consumer_session_timeout_ms)
+            .unwrap_or(45_000);
+        anyhow::ensure!(
+            group_consumer_heartbeat_interval_ms >= 1
+                && group_consumer_heartbeat_interval_ms < group_consumer_session_timeout_ms,
+            "group-consumer-heartbeat-interval-ms must be positive and below group-consumer-session-timeout-ms"
+        );
         Ok(DevConfig {
             data_dir,
             kafka_addr: self
@@ -125,6 +155,12 @@ impl DevArgs {
                 .maintenance_interval_ms
                 .or(file.maintenance_interval_ms)
                 .unwrap_or(30_000),
+            group_initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms)
+                .unwrap_or(3000),
+            group_consumer_heartbeat_interval_ms,
+            group_consumer_session_timeout_ms,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use sluice_broker::groups::GroupConfig;
 use sluice_broker::{BrokerConfig, BrokerContext, Server};
 use sluice_storage::{Storage, StorageOptions};
 use tokio::sync::watch;
@@ -50,6 +51,7 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
         advertised_port: kafka_listener_addr.port() as i32,
         max_request_bytes: config.max_request_bytes,
         default_partitions: config.num_partitions,
+        groups: group_config(&config),
         ..BrokerConfig::default()
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -102,8 +104,9 @@ async fn serve(
         objects = %config.objects,
         "sluice is ready"
     );
+    let groups = server.context().groups.clone();
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
-    let http_task = tokio::spawn(sluice_control::serve(http, metrics, shutdown_rx));
+    let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -152,4 +155,16 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Group coordinator timings: Kafka's defaults, with the delays and
+/// intervals the operator chose.
+fn group_config(config: &DevConfig) -> GroupConfig {
+    let mut groups = GroupConfig::default();
+    groups.classic.initial_rebalance_delay =
+        Duration::from_millis(config.group_initial_rebalance_delay_ms);
+    groups.consumer.heartbeat_interval =
+        Duration::from_millis(config.group_consumer_heartbeat_interval_ms);
+    groups.consumer.session = Duration::from_millis(config.group_consumer_session_timeout_ms);
+    groups
 }

@@ -1,7 +1,9 @@
 //! The `sluice` binary.
 
+mod api;
 mod config;
 mod dev;
+mod groups;
 
 use clap::{Parser, Subcommand};
 
@@ -25,10 +27,25 @@ struct Cli {
 enum Command {
     /// Run a broker with embedded storage (SQLite catalog, local objects).
     Dev(config::DevArgs),
+    /// Consumer groups of a running broker: list, describe.
+    Groups {
+        #[command(subcommand)]
+        command: groups::GroupsCommand,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Groups { command, api } = cli.command {
+        // Operator commands print their failure as one line and exit 1.
+        if let Err(e) = groups::run(command, &api) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -40,5 +57,6 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Dev(args) => runtime.block_on(dev::run(args.resolve()?)),
+        Command::Groups { .. } => Ok(()),
     }
 }

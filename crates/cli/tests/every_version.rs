@@ -124,14 +124,137 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         ),
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(if v >= 4 {
+            FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g-every")])
+        } else {
+            FindCoordinatorRequest::default().with_key(s("g-every"))
+        }),
+        // One group per version: each join completes at once on its own.
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(s(&format!("g-join-{v}"))))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(if v >= 1 { 10_000 } else { -1 })
+                .with_protocol_type(s("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(s("range"))
+                .with_metadata(bytes::Bytes::from_static(b"\0\0\0\0\0\0"))]),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(s("g-unknown")))
+                .with_generation_id(1)
+                .with_member_id(s("nobody")),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(s("g-unknown")))
+                .with_generation_id(1)
+                .with_member_id(s("nobody")),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(if v >= 3 {
+            LeaveGroupRequest::default().with_group_id(GroupId(s("g-unknown")))
+        } else {
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(s("g-unknown")))
+                .with_member_id(s("nobody"))
+        }),
+        // An admin commit: no member, generation -1, into a group without members.
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(s("g-offsets")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1)
+                                .with_committed_metadata(Some(s("m"))),
+                        ]),
+                ]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(if v >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![
+                offset_fetch_request::OffsetFetchRequestGroup::default()
+                    .with_group_id(GroupId(s("g-offsets")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopics::default()
+                            .with_name(name(topic))
+                            .with_partition_indexes(vec![0]),
+                    ])),
+            ])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(s("g-offsets")))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partition_indexes(vec![0]),
+                ]))
+        }),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(s("g-offsets")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(0),
+                        ]),
+                ]),
+        ),
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![GroupId(s("g-offsets"))]),
+        ),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("g-unknown"))]),
+        ),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s(&format!("cg-{v}"))))
+                .with_member_id(s(&format!("member-{v}")))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![name(topic)]))
+                .with_topic_partitions(Some(vec![])),
+        ),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("cg-0"))]),
+        ),
         other => panic!("no request built for {other:?}"),
+    }
+}
+
+/// The error codes a version's answer must carry: success, except where the
+/// request is refused on purpose (an unknown member or group).
+fn expected(key: ApiKey, v: i16) -> Vec<i16> {
+    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    const UNKNOWN_MEMBER_ID: i16 = 25;
+    const GROUP_ID_NOT_FOUND: i16 = 69;
+    const MEMBER_ID_REQUIRED: i16 = 79;
+    match key {
+        ApiKey::DeleteTopics => vec![UNKNOWN_TOPIC_OR_PARTITION],
+        ApiKey::JoinGroup if v >= 4 => vec![MEMBER_ID_REQUIRED],
+        ApiKey::SyncGroup | ApiKey::Heartbeat => vec![UNKNOWN_MEMBER_ID],
+        ApiKey::LeaveGroup if v < 3 => vec![UNKNOWN_MEMBER_ID],
+        ApiKey::OffsetFetch | ApiKey::OffsetDelete => vec![0, 0],
+        ApiKey::DeleteGroups => vec![GROUP_ID_NOT_FOUND],
+        _ => vec![0],
     }
 }
 
 #[test]
 fn every_served_version_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &["--group-initial-rebalance-delay-ms", "0"],
+    );
     let mut c = RawClient::connect(&broker.bootstrap());
     // Metadata auto-creates the topic the requests use.
     c.request(ApiKey::Metadata, 12, request(ApiKey::Metadata, 12));
@@ -180,14 +303,65 @@ fn every_served_version_answers() {
                     assert!(r.producer_id.0 >= 0, "InitProducerId v{v}: {r:?}");
                     vec![r.error_code]
                 }
+                ResponseKind::FindCoordinator(r) if v >= 4 => {
+                    r.coordinators.iter().map(|c| c.error_code).collect()
+                }
+                ResponseKind::FindCoordinator(r) => {
+                    assert_eq!(r.port, broker.kafka_port as i32, "FindCoordinator v{v}");
+                    vec![r.error_code]
+                }
+                ResponseKind::JoinGroup(r) => {
+                    assert!(!r.member_id.is_empty(), "JoinGroup v{v}: {r:?}");
+                    if r.error_code == 0 {
+                        assert_eq!(r.members.len(), 1, "the leader sees itself: {r:?}");
+                    }
+                    vec![r.error_code]
+                }
+                ResponseKind::SyncGroup(r) => vec![r.error_code],
+                ResponseKind::Heartbeat(r) => vec![r.error_code],
+                ResponseKind::LeaveGroup(r) => vec![r.error_code],
+                ResponseKind::OffsetCommit(r) => r
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .collect(),
+                ResponseKind::OffsetFetch(r) if v >= 8 => {
+                    let g = &r.groups[0];
+                    assert_eq!(g.topics[0].partitions[0].committed_offset, 1, "v{v}");
+                    vec![g.error_code, g.topics[0].partitions[0].error_code]
+                }
+                ResponseKind::OffsetFetch(r) => {
+                    assert_eq!(r.topics[0].partitions[0].committed_offset, 1, "v{v}");
+                    vec![r.error_code, r.topics[0].partitions[0].error_code]
+                }
+                ResponseKind::OffsetDelete(r) => {
+                    vec![r.error_code, r.topics[0].partitions[0].error_code]
+                }
+                ResponseKind::ListGroups(r) => {
+                    assert!(
+                        r.groups
+                            .iter()
+                            .any(|g| g.group_id.0.as_str() == "g-offsets"),
+                        "ListGroups v{v}: {r:?}"
+                    );
+                    vec![r.error_code]
+                }
+                ResponseKind::DescribeGroups(r) => r.groups.iter().map(|g| g.error_code).collect(),
+                ResponseKind::DeleteGroups(r) => r.results.iter().map(|g| g.error_code).collect(),
+                ResponseKind::ConsumerGroupHeartbeat(r) => {
+                    assert_eq!(r.member_epoch, 1, "ConsumerGroupHeartbeat v{v}: {r:?}");
+                    assert!(
+                        r.assignment.is_some(),
+                        "a joining member gets its assignment"
+                    );
+                    vec![r.error_code]
+                }
+                ResponseKind::ConsumerGroupDescribe(r) => {
+                    r.groups.iter().map(|g| g.error_code).collect()
+                }
                 other => panic!("unexpected response {other:?}"),
             };
-            let expected = if api.key == ApiKey::DeleteTopics {
-                vec![3]
-            } else {
-                vec![0]
-            };
-            assert_eq!(errors, expected, "{:?} v{v}", api.key);
+            assert_eq!(errors, expected(api.key, v), "{:?} v{v}", api.key);
             answered += 1;
         }
     }

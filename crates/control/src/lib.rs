@@ -1,10 +1,15 @@
-//! The HTTP side of a broker: `/healthz` and Prometheus `/metrics` (the REST
-//! API and dashboard come later).
+//! The HTTP side of a broker: `/healthz`, Prometheus `/metrics`, and the
+//! first REST views of the control plane: consumer groups under
+//! `/v1/groups` (tenants, topics and the rest of the API come later).
+
+mod groups;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::{routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
+use sluice_broker::groups::GroupCoordinator;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -17,6 +22,7 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     metrics: PrometheusHandle,
+    coordinator: Arc<GroupCoordinator>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -24,7 +30,8 @@ pub async fn serve(
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
-        );
+        )
+        .merge(groups::routes(coordinator));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

@@ -4,15 +4,28 @@
 
 pub mod api_versions;
 pub mod configs;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::sync::Arc;
 
@@ -59,12 +72,24 @@ impl RequestMeta {
     }
 }
 
+/// Who sent a request, as group descriptions report members.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub client_id: String,
+    /// Kafka's form: `/` and the address.
+    pub host: String,
+}
+
 /// Runs the ordered part of a request's handler.
-pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request) -> Reply {
+pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request, peer: std::net::SocketAddr) -> Reply {
     let meta = RequestMeta {
         api_key: req.api_key,
         api_version: req.api_version,
         correlation_id: req.correlation_id,
+    };
+    let client = || ClientInfo {
+        client_id: req.client_id.clone().unwrap_or_default(),
+        host: format!("/{}", peer.ip()),
     };
     metrics::counter!("sluice_requests_total", "api" => meta.api_name()).increment(1);
     let ready = |body: ResponseKind| Reply::Ready(meta.encode(body));
@@ -103,6 +128,44 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request) -> Reply {
         )),
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(ctx, r, meta).await,
+        )),
+        RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
+            find_coordinator::handle(ctx, r, meta),
+        )),
+        RequestKind::JoinGroup(r) => join_group::handle(ctx, r, meta, client()),
+        RequestKind::SyncGroup(r) => sync_group::handle(ctx, r, meta),
+        RequestKind::Heartbeat(r) => {
+            ready(ResponseKind::Heartbeat(heartbeat::handle(ctx, r, meta)))
+        }
+        RequestKind::LeaveGroup(r) => {
+            ready(ResponseKind::LeaveGroup(leave_group::handle(ctx, r, meta)))
+        }
+        RequestKind::OffsetCommit(r) => ready(ResponseKind::OffsetCommit(
+            offset_commit::handle(ctx, r, meta).await,
+        )),
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
+            offset_fetch::handle(ctx, r, meta).await,
+        )),
+        RequestKind::OffsetDelete(r) => ready(ResponseKind::OffsetDelete(
+            offset_delete::handle(ctx, r, meta).await,
+        )),
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(
+            list_groups::handle(ctx, r, meta).await,
+        )),
+        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(
+            describe_groups::handle(ctx, r, meta).await,
+        )),
+        RequestKind::DeleteGroups(r) => ready(ResponseKind::DeleteGroups(
+            delete_groups::handle(ctx, r, meta).await,
+        )),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client = client();
+            ready(ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group_heartbeat::handle(ctx, r, meta, client),
+            ))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => ready(ResponseKind::ConsumerGroupDescribe(
+            consumer_group_describe::handle(ctx, r, meta).await,
         )),
         other => {
             // The version table only admits the APIs above.
@@ -163,6 +226,22 @@ fn error_name(code: ErrorCode) -> &'static str {
         E::InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
         E::ProducerFenced => "PRODUCER_FENCED",
         E::TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+        E::CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+        E::IllegalGeneration => "ILLEGAL_GENERATION",
+        E::InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+        E::InvalidGroupId => "INVALID_GROUP_ID",
+        E::UnknownMemberId => "UNKNOWN_MEMBER_ID",
+        E::InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+        E::RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+        E::MemberIdRequired => "MEMBER_ID_REQUIRED",
+        E::FencedInstanceId => "FENCED_INSTANCE_ID",
+        E::GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+        E::NonEmptyGroup => "NON_EMPTY_GROUP",
+        E::GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
+        E::OffsetMetadataTooLarge => "OFFSET_METADATA_TOO_LARGE",
+        E::FencedMemberEpoch => "FENCED_MEMBER_EPOCH",
+        E::StaleMemberEpoch => "STALE_MEMBER_EPOCH",
+        E::UnsupportedAssignor => "UNSUPPORTED_ASSIGNOR",
         _ => "OTHER",
     }
 }
@@ -182,6 +261,19 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+        ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         _ => "Other",
     }
 }

@@ -35,6 +35,7 @@ fn object(id: i64, owner: &str, expires_ms: i64) -> ObjectRow {
 pub async fn run(catalog: &dyn Catalog) {
     let salt: i64 = rand::random::<u32>() as i64 * 1000;
     let name = format!("conformance-{salt}");
+    groups_and_offsets(catalog, salt).await;
     let topic = TopicRow {
         id: salt + 1,
         name: name.clone(),
@@ -476,4 +477,82 @@ async fn producer_state(catalog: &dyn Catalog, salt: i64) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// Groups and committed offsets: commits replace earlier ones per
+/// partition, survive in the catalog, and go with their group or topic.
+async fn groups_and_offsets(catalog: &dyn Catalog, salt: i64) {
+    let group = GroupRow {
+        group_id: format!("group-{salt}"),
+        protocol_type: "consumer".into(),
+        created_ms: 5,
+    };
+    let topic = TopicRow {
+        id: salt + 500,
+        name: format!("offsets-{salt}"),
+        uuid: [3; 16],
+        partitions: 2,
+        configs: BTreeMap::new(),
+        created_ms: 1,
+    };
+    catalog.create_topic(&topic, "b0").await.unwrap();
+    let offset = |partition, offset, metadata: Option<&str>| OffsetRow {
+        topic: topic.name.clone(),
+        partition,
+        offset,
+        leader_epoch: 1,
+        metadata: metadata.map(str::to_string),
+        commit_ms: 9,
+    };
+    catalog
+        .commit_offsets(&group, &[offset(0, 10, Some("m")), offset(1, 20, None)])
+        .await
+        .unwrap();
+    catalog
+        .commit_offsets(&group, &[offset(0, 15, None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.group_offsets(&group.group_id).await.unwrap(),
+        vec![offset(0, 15, None), offset(1, 20, None)],
+        "a later commit replaces the earlier one of the same partition"
+    );
+    let listed = catalog.list_groups().await.unwrap();
+    assert!(
+        listed.contains(&group),
+        "committing offsets records the group"
+    );
+    // Saving a known group again changes nothing.
+    catalog
+        .save_group(&GroupRow {
+            created_ms: 99,
+            ..group.clone()
+        })
+        .await
+        .unwrap();
+    assert!(catalog.list_groups().await.unwrap().contains(&group));
+
+    catalog
+        .delete_offsets(&group.group_id, &[(topic.name.clone(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.group_offsets(&group.group_id).await.unwrap(),
+        vec![offset(0, 15, None)]
+    );
+    // Deleting the topic removes its offsets but not the group.
+    catalog.delete_topic(topic.id).await.unwrap();
+    assert!(catalog
+        .group_offsets(&group.group_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(catalog.delete_group(&group.group_id).await.unwrap());
+    assert!(!catalog.delete_group(&group.group_id).await.unwrap());
+    assert!(!catalog
+        .list_groups()
+        .await
+        .unwrap()
+        .iter()
+        .any(|g| g.group_id == group.group_id));
 }

@@ -1,6 +1,7 @@
 //! The catalog: every piece of durable metadata (topics, partitions and their
 //! leader epochs, the offset index of stored chunks, the object table,
-//! producer ids and per-partition producer state).
+//! producer ids and per-partition producer state, consumer groups and their
+//! committed offsets).
 //!
 //! [`Catalog`] is the interface; [`sql::SqlCatalog`] implements it on SQLite
 //! and PostgreSQL with the same SQL, and [`conformance`] is the suite both
@@ -177,6 +178,31 @@ pub struct CollectableObject {
     pub path: String,
 }
 
+/// A consumer group the catalog knows: one that committed offsets or was
+/// created explicitly. Members and generations live in the coordinator's
+/// memory; members rejoin after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub group_id: String,
+    /// `consumer` for Kafka consumers; what ListGroups reports for a group
+    /// with no members.
+    pub protocol_type: String,
+    pub created_ms: i64,
+}
+
+/// A group's committed offset for one partition, as OffsetCommit gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetRow {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// The leader epoch the consumer saw at that offset (-1 if unknown);
+    /// clients use it to detect log truncation.
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_ms: i64,
+}
+
 /// Durable metadata. Implementations must pass [`conformance::run`].
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
@@ -279,6 +305,20 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<Vec<CollectableObject>>;
     /// Forgets an object after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
+
+    /// Records a group if it is not known yet.
+    async fn save_group(&self, group: &GroupRow) -> Result<()>;
+    /// Every known group, by id.
+    async fn list_groups(&self) -> Result<Vec<GroupRow>>;
+    /// Forgets a group and its committed offsets; false if it was unknown.
+    async fn delete_group(&self, group_id: &str) -> Result<bool>;
+    /// Stores committed offsets (replacing earlier ones of the same
+    /// partitions) and records the group, in one transaction.
+    async fn commit_offsets(&self, group: &GroupRow, offsets: &[OffsetRow]) -> Result<()>;
+    /// A group's committed offsets, by topic and partition.
+    async fn group_offsets(&self, group_id: &str) -> Result<Vec<OffsetRow>>;
+    /// Removes a group's committed offsets for these partitions.
+    async fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<()>;
 }
 
 #[cfg(test)]

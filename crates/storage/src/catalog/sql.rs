@@ -92,6 +92,19 @@ const SCHEMA: &[&str] = &[
         name TEXT PRIMARY KEY,
         value BIGINT NOT NULL)",
     "INSERT INTO counters (name, value) VALUES ('next_producer_id', 0) ON CONFLICT (name) DO NOTHING",
+    "CREATE TABLE IF NOT EXISTS consumer_groups (
+        group_id TEXT PRIMARY KEY,
+        protocol_type TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS group_offsets (
+        group_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        committed_offset BIGINT NOT NULL,
+        leader_epoch BIGINT NOT NULL,
+        metadata TEXT,
+        commit_ms BIGINT NOT NULL,
+        PRIMARY KEY (group_id, topic, partition_id))",
 ];
 
 const CHUNK_COLUMNS: &str =
@@ -324,6 +337,9 @@ impl Catalog for SqlCatalog {
     async fn delete_topic(&self, topic_id: i64) -> Result<()> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         for stmt in [
+            // Kafka forgets the offsets committed for a deleted topic; a
+            // topic created again under the name must not inherit them.
+            "DELETE FROM group_offsets WHERE topic = (SELECT name FROM topics WHERE id = $1)",
             "DELETE FROM chunks WHERE topic_id = $1",
             "DELETE FROM producer_states WHERE topic_id = $1",
             "DELETE FROM partitions WHERE topic_id = $1",
@@ -776,6 +792,121 @@ impl Catalog for SqlCatalog {
             .bind(object_id)
             .execute(&self.writer)
             .await?;
+        Ok(())
+    }
+
+    async fn save_group(&self, g: &GroupRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO consumer_groups (group_id, protocol_type, created_ms) VALUES ($1, $2, $3) ON CONFLICT (group_id) DO NOTHING",
+        )
+        .bind(&g.group_id)
+        .bind(&g.protocol_type)
+        .bind(g.created_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupRow>> {
+        let rows = sqlx::query(
+            "SELECT group_id, protocol_type, created_ms FROM consumer_groups ORDER BY group_id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GroupRow {
+                    group_id: r.try_get(0)?,
+                    protocol_type: r.try_get(1)?,
+                    created_ms: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_group(&self, group_id: &str) -> Result<bool> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        sqlx::query("DELETE FROM group_offsets WHERE group_id = $1")
+            .bind(group_id)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM consumer_groups WHERE group_id = $1")
+            .bind(group_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn commit_offsets(&self, g: &GroupRow, offsets: &[OffsetRow]) -> Result<()> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        sqlx::query(
+            "INSERT INTO consumer_groups (group_id, protocol_type, created_ms) VALUES ($1, $2, $3) ON CONFLICT (group_id) DO NOTHING",
+        )
+        .bind(&g.group_id)
+        .bind(&g.protocol_type)
+        .bind(g.created_ms)
+        .execute(&mut *tx)
+        .await?;
+        for o in offsets {
+            sqlx::query(
+                "INSERT INTO group_offsets (group_id, topic, partition_id, committed_offset, leader_epoch, metadata, commit_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (group_id, topic, partition_id) DO UPDATE SET
+                   committed_offset = excluded.committed_offset,
+                   leader_epoch = excluded.leader_epoch,
+                   metadata = excluded.metadata,
+                   commit_ms = excluded.commit_ms",
+            )
+            .bind(&g.group_id)
+            .bind(&o.topic)
+            .bind(o.partition as i64)
+            .bind(o.offset)
+            .bind(o.leader_epoch as i64)
+            .bind(o.metadata.as_deref())
+            .bind(o.commit_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn group_offsets(&self, group_id: &str) -> Result<Vec<OffsetRow>> {
+        let rows = sqlx::query(
+            "SELECT topic, partition_id, committed_offset, leader_epoch, metadata, commit_ms
+             FROM group_offsets WHERE group_id = $1 ORDER BY topic, partition_id",
+        )
+        .bind(group_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OffsetRow {
+                    topic: r.try_get(0)?,
+                    partition: r.try_get::<i64, _>(1)? as i32,
+                    offset: r.try_get(2)?,
+                    leader_epoch: r.try_get::<i64, _>(3)? as i32,
+                    metadata: r.try_get(4)?,
+                    commit_ms: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<()> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        for (topic, partition) in partitions {
+            sqlx::query(
+                "DELETE FROM group_offsets WHERE group_id = $1 AND topic = $2 AND partition_id = $3",
+            )
+            .bind(group_id)
+            .bind(topic)
+            .bind(*partition as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -1,0 +1,26 @@
+//! DeleteGroups: removes groups without members, with their offsets.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use super::{count_error, RequestMeta};
+use crate::context::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: DeleteGroupsRequest,
+    meta: RequestMeta,
+) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for group in req.groups_names {
+        let error = ctx.groups.delete(&group).await;
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(group)
+                .with_error_code(error.map_or(0, |c| count_error(meta, c))),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

@@ -1,0 +1,63 @@
+//! FindCoordinator: this broker coordinates every group (one broker per
+//! catalog). Transaction coordinators are not served yet.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use sluice_protocol::ErrorCode;
+
+use super::{count_error, text, RequestMeta};
+use crate::context::BrokerContext;
+
+/// Kafka's key type of transactional ids.
+const TRANSACTION_KEY: i8 = 1;
+
+pub fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: FindCoordinatorRequest,
+    meta: RequestMeta,
+) -> FindCoordinatorResponse {
+    let c = &ctx.config;
+    let answer = |key: &str| -> Coordinator {
+        let refused = if req.key_type == TRANSACTION_KEY {
+            Some((
+                ErrorCode::CoordinatorNotAvailable,
+                "transactions are not supported yet",
+            ))
+        } else if key.is_empty() {
+            Some((ErrorCode::InvalidRequest, "the group id is empty"))
+        } else {
+            None
+        };
+        match refused {
+            Some((code, message)) => Coordinator::default()
+                .with_key(text(key))
+                .with_node_id(BrokerId(-1))
+                .with_host(text(""))
+                .with_port(-1)
+                .with_error_code(count_error(meta, code))
+                .with_error_message(Some(text(message))),
+            None => Coordinator::default()
+                .with_key(text(key))
+                .with_node_id(BrokerId(c.node_id))
+                .with_host(text(c.advertised_host.clone()))
+                .with_port(c.advertised_port),
+        }
+    };
+    if meta.api_version >= 4 {
+        let coordinators = req.coordinator_keys.iter().map(|k| answer(k)).collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let one = answer(&req.key);
+    FindCoordinatorResponse::default()
+        .with_error_code(one.error_code)
+        .with_error_message(if meta.api_version >= 1 {
+            one.error_message
+        } else {
+            None
+        })
+        .with_node_id(one.node_id)
+        .with_host(one.host)
+        .with_port(one.port)
+}

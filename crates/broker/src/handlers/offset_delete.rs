@@ -1,0 +1,49 @@
+//! OffsetDelete: removes a group's committed offsets for partitions of
+//! topics it no longer consumes.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
+
+use super::{count_error, text, RequestMeta};
+use crate::context::BrokerContext;
+
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    req: OffsetDeleteRequest,
+    meta: RequestMeta,
+) -> OffsetDeleteResponse {
+    let partitions = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    let results = match ctx.groups.delete_offsets(&req.group_id, partitions).await {
+        Ok(r) => r,
+        Err(code) => {
+            return OffsetDeleteResponse::default().with_error_code(count_error(meta, code))
+        }
+    };
+    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+    for ((topic, partition), error) in results {
+        let p = OffsetDeleteResponsePartition::default()
+            .with_partition_index(partition)
+            .with_error_code(error.map_or(0, |c| count_error(meta, c)));
+        match topics.last_mut() {
+            Some(t) if *t.name == *topic => t.partitions.push(p),
+            _ => topics.push(
+                OffsetDeleteResponseTopic::default()
+                    .with_name(TopicName(text(topic)))
+                    .with_partitions(vec![p]),
+            ),
+        }
+    }
+    OffsetDeleteResponse::default().with_topics(topics)
+}
