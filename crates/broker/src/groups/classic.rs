@@ -92,6 +92,19 @@ impl JoinResult {
     }
 }
 
+/// What a SyncGroup asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub generation: i32,
+    /// Checked against the group's when given (v5+).
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    /// The leader's assignment: (member id, assignment bytes).
+    pub assignments: Vec<(String, Bytes)>,
+}
+
 /// What a SyncGroup answers.
 #[derive(Debug, Clone, Default)]
 pub struct SyncResult {
@@ -390,27 +403,24 @@ impl ClassicGroup {
         Pending::Wait(rx)
     }
 
-    pub fn sync(
-        &mut self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, Bytes)>,
-        now: Instant,
-    ) -> Pending<SyncResult> {
-        if let Err(code) = self.check_member(member_id, instance_id) {
+    pub fn sync(&mut self, req: SyncRequest, now: Instant) -> Pending<SyncResult> {
+        let member_id = req.member_id.as_str();
+        if let Err(code) = self.check_member(member_id, req.instance_id.as_deref()) {
             return Pending::Now(SyncResult::error(code));
         }
-        if generation != self.generation {
+        if req.generation != self.generation {
             return Pending::Now(SyncResult::error(ErrorCode::IllegalGeneration));
         }
-        if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
-            || protocol_name.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
+        if req
+            .protocol_type
+            .is_some_and(|t| Some(t.as_str()) != self.protocol_type.as_deref())
+            || req
+                .protocol_name
+                .is_some_and(|n| Some(n.as_str()) != self.protocol_name.as_deref())
         {
             return Pending::Now(SyncResult::error(ErrorCode::InconsistentGroupProtocol));
         }
+        let assignments = req.assignments;
         match self.state {
             ClassicState::Empty => Pending::Now(SyncResult::error(ErrorCode::UnknownMemberId)),
             ClassicState::PreparingRebalance => {
@@ -854,6 +864,21 @@ mod tests {
         }
     }
 
+    fn sync_req(
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncRequest {
+        SyncRequest {
+            member_id: member_id.into(),
+            instance_id: instance_id.map(str::to_string),
+            generation,
+            assignments,
+            ..Default::default()
+        }
+    }
+
     fn now_result<T>(p: Pending<T>) -> T {
         match p {
             Pending::Now(r) => r,
@@ -872,12 +897,7 @@ mod tests {
         assert_eq!((ra.generation, ra.leader.as_str()), (1, a.as_str()));
         assert_eq!(g.state, ClassicState::CompletingRebalance);
         now_result(g.sync(
-            &a,
-            None,
-            1,
-            None,
-            None,
-            vec![(a.clone(), Bytes::from_static(b"A"))],
+            sync_req(&a, None, 1, vec![(a.clone(), Bytes::from_static(b"A"))]),
             now,
         ));
         assert_eq!(g.state, ClassicState::Stable);
@@ -901,19 +921,19 @@ mod tests {
             g.heartbeat(&a, None, 1, now),
             Some(ErrorCode::IllegalGeneration)
         );
-        let Pending::Wait(mut b_sync) = g.sync(&b, None, 2, None, None, vec![], now) else {
+        let Pending::Wait(mut b_sync) = g.sync(sync_req(&b, None, 2, vec![]), now) else {
             panic!("a follower's sync waits for the leader")
         };
         now_result(g.sync(
-            &a,
-            None,
-            2,
-            None,
-            None,
-            vec![
-                (a.clone(), Bytes::from_static(b"A")),
-                (b.clone(), Bytes::from_static(b"B")),
-            ],
+            sync_req(
+                &a,
+                None,
+                2,
+                vec![
+                    (a.clone(), Bytes::from_static(b"A")),
+                    (b.clone(), Bytes::from_static(b"B")),
+                ],
+            ),
             now,
         ));
         assert_eq!(
@@ -939,7 +959,7 @@ mod tests {
         let now = Instant::now();
         let a = now_result(g.join(join_req("", None), now)).member_id;
         now_result(g.join(join_req(&a, None), now));
-        now_result(g.sync(&a, None, 1, None, None, vec![], now));
+        now_result(g.sync(sync_req(&a, None, 1, vec![]), now));
         g.tick(now + Duration::from_secs(5));
         assert_eq!(g.state, ClassicState::Stable);
         g.tick(now + Duration::from_secs(11));
@@ -959,12 +979,12 @@ mod tests {
         );
         let old = first.member_id;
         now_result(g.sync(
-            &old,
-            Some("i1"),
-            1,
-            None,
-            None,
-            vec![(old.clone(), Bytes::from_static(b"A"))],
+            sync_req(
+                &old,
+                Some("i1"),
+                1,
+                vec![(old.clone(), Bytes::from_static(b"A"))],
+            ),
             now,
         ));
         let again = now_result(g.join(join_req("", Some("i1")), now));
@@ -977,7 +997,7 @@ mod tests {
             g.heartbeat(&old, Some("i1"), 1, now),
             Some(ErrorCode::FencedInstanceId)
         );
-        let s = now_result(g.sync(&again.member_id, Some("i1"), 1, None, None, vec![], now));
+        let s = now_result(g.sync(sync_req(&again.member_id, Some("i1"), 1, vec![]), now));
         assert_eq!(s.assignment, Bytes::from_static(b"A"));
     }
 }

@@ -22,7 +22,9 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::Storage;
 
 pub use assignor::TopicPartition;
-use classic::{ClassicGroup, ClassicTimeouts, JoinRequest, JoinResult, Pending, SyncResult};
+use classic::{
+    ClassicGroup, ClassicTimeouts, JoinRequest, JoinResult, Pending, SyncRequest, SyncResult,
+};
 use consumer::{ConsumerGroup, ConsumerTimeouts, Heartbeat, HeartbeatResult};
 
 /// Coordinator settings, with Kafka's broker defaults.
@@ -245,17 +247,7 @@ impl GroupCoordinator {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn sync(
-        &self,
-        group_id: &str,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-        protocol_type: Option<&str>,
-        protocol_name: Option<&str>,
-        assignments: Vec<(String, bytes::Bytes)>,
-    ) -> Pending<SyncResult> {
+    pub fn sync(&self, group_id: &str, req: SyncRequest) -> Pending<SyncResult> {
         let unknown = || {
             Pending::Now(SyncResult {
                 error: Some(ErrorCode::UnknownMemberId),
@@ -267,15 +259,7 @@ impl GroupCoordinator {
         };
         let mut g = lock(&g);
         match &mut *g {
-            Group::Classic(c) => c.sync(
-                member_id,
-                instance_id,
-                generation,
-                protocol_type,
-                protocol_name,
-                assignments,
-                Instant::now(),
-            ),
+            Group::Classic(c) => c.sync(req, Instant::now()),
             Group::Consumer(_) => unknown(),
         }
     }

@@ -9,23 +9,22 @@ use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, Reply, RequestMeta};
 use crate::context::BrokerContext;
-use crate::groups::classic::{Pending, SyncResult};
+use crate::groups::classic::{Pending, SyncRequest, SyncResult};
 
 pub fn handle(ctx: &Arc<BrokerContext>, req: SyncGroupRequest, meta: RequestMeta) -> Reply {
-    let assignments = req
-        .assignments
-        .into_iter()
-        .map(|a| (a.member_id.to_string(), a.assignment))
-        .collect();
-    let pending = ctx.groups.sync(
-        &req.group_id,
-        &req.member_id,
-        req.group_instance_id.as_deref(),
-        req.generation_id,
-        req.protocol_type.as_deref(),
-        req.protocol_name.as_deref(),
-        assignments,
-    );
+    let sync = SyncRequest {
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.map(|s| s.to_string()),
+        generation: req.generation_id,
+        protocol_type: req.protocol_type.map(|s| s.to_string()),
+        protocol_name: req.protocol_name.map(|s| s.to_string()),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
+    };
+    let pending = ctx.groups.sync(&req.group_id, sync);
     match pending {
         Pending::Now(r) => Reply::Ready(meta.encode(ResponseKind::SyncGroup(respond(r, meta)))),
         Pending::Wait(rx) => Reply::Later(
