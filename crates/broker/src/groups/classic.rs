@@ -390,6 +390,7 @@ impl ClassicGroup {
         Pending::Wait(rx)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn sync(
         &mut self,
         member_id: &str,

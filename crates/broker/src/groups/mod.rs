@@ -287,7 +287,11 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Option<ErrorCode> {
-        let g = self.group(group_id)?;
+        // A group this broker does not know has no members (Kafka answers
+        // UNKNOWN_MEMBER_ID, which sends the client back to JoinGroup).
+        let Some(g) = self.group(group_id) else {
+            return Some(ErrorCode::UnknownMemberId);
+        };
         let mut g = lock(&g);
         match &mut *g {
             Group::Classic(c) => c.heartbeat(member_id, instance_id, generation, Instant::now()),
