@@ -854,6 +854,107 @@ fn restart_with_members(initial_delay_ms: Option<&str>) {
     ledger.check_exclusive();
 }
 
+/// Static members (KIP-345) restart without a rebalance: a member closed
+/// and started again with the same `group.instance.id` gets its partitions
+/// back, and the other member keeps consuming without giving anything up.
+/// Both the leader and a follower restart.
+#[test]
+fn static_members_restart_without_a_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &["--group-initial-rebalance-delay-ms", "0"],
+    );
+    let (topic, group) = ("static", "static-group");
+    create_topic(&broker, topic, 6);
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let conf = |instance: &'static str| {
+        [
+            ("group.instance.id", instance),
+            ("heartbeat.interval.ms", "500"),
+            ("session.timeout.ms", "10000"),
+        ]
+    };
+    // A first, then B: a rebalance happens before the restarts, so the
+    // members' join metadata has a history.
+    let mut a = Member::start(&broker, "A", group, topic, &ledger, &conf("static-a"));
+    pump_until(&[&a], &ledger, 30, "A to own every partition", || {
+        a.owned().len() == 6
+    });
+    let mut b = Member::start(&broker, "B", group, topic, &ledger, &conf("static-b"));
+    pump_until(&[&a, &b], &ledger, 30, "A and B to own three each", || {
+        a.owned().len() == 3 && b.owned().len() == 3
+    });
+    let (a_parts, b_parts) = (a.owned(), b.owned());
+    let spans = |ledger: &Arc<Mutex<Ledger>>, m: &str| {
+        ledger
+            .lock()
+            .unwrap()
+            .owned
+            .iter()
+            .filter(|o| o.member == m)
+            .count()
+    };
+
+    let mut sent = 0;
+    let mut produce_and_consume = |members: &[&Member], what: &str| {
+        let batch: Vec<(i32, String)> = (0..12).map(|i| (i % 6, format!("v{sent}-{i}"))).collect();
+        sent += 1;
+        let acked = produce_all(&broker, topic, &batch);
+        pump_until(members, &ledger, 30, what, || {
+            let l = ledger.lock().unwrap();
+            acked.iter().all(|(p, o, _)| {
+                l.consumed
+                    .iter()
+                    .any(|c| c.partition == *p && c.offset == *o)
+            })
+        });
+    };
+    produce_and_consume(&[&a, &b], "A and B to consume the first batch");
+
+    // The follower restarts (static members send no LeaveGroup on close).
+    let b_spans = spans(&ledger, "B");
+    let a_spans = spans(&ledger, "A");
+    b.close();
+    let b2 = Member::start(&broker, "B2", group, topic, &ledger, &conf("static-b"));
+    pump_until(
+        &[&a, &b2],
+        &ledger,
+        30,
+        "B2 (B restarted) to be assigned",
+        || !b2.owned().is_empty(),
+    );
+    assert_eq!(b2.owned(), b_parts, "B2 gets B's partitions back");
+    produce_and_consume(&[&a, &b2], "A and B2 to consume the second batch");
+    assert_eq!(a.owned(), a_parts);
+    assert_eq!(
+        spans(&ledger, "A"),
+        a_spans,
+        "A gave nothing up while B restarted"
+    );
+    assert_eq!(spans(&ledger, "B"), b_spans);
+
+    // The leader restarts.
+    a.close();
+    let a2 = Member::start(&broker, "A2", group, topic, &ledger, &conf("static-a"));
+    pump_until(
+        &[&a2, &b2],
+        &ledger,
+        30,
+        "A2 (A restarted) to be assigned",
+        || !a2.owned().is_empty(),
+    );
+    assert_eq!(a2.owned(), a_parts, "A2 gets A's partitions back");
+    produce_and_consume(&[&a2, &b2], "A2 and B2 to consume the third batch");
+    assert_eq!(b2.owned(), b_parts);
+    assert_eq!(
+        spans(&ledger, "B2"),
+        b_parts.len(),
+        "B2 gave nothing up while A restarted"
+    );
+    ledger.lock().unwrap().check_exclusive();
+}
+
 // ---------------------------------------------------------------------------
 // 2. Committed offsets across a restart
 
@@ -1061,6 +1162,274 @@ fn consumer_protocol_members_share_and_hand_over_partitions() {
         committed_map(&c2.consumer().committed(TIMEOUT).unwrap()),
         fifteen
     );
+}
+
+/// A KIP-848 member spoken raw, as a misbehaving client would.
+struct RawMember {
+    client: RawClient,
+    group: String,
+    id: String,
+    epoch: i32,
+    /// What the coordinator last assigned it (topic id, partitions).
+    assigned: Vec<consumer_group_heartbeat_response::TopicPartitions>,
+}
+
+impl RawMember {
+    fn join(b: &Broker, group: &str, id: &str, topic: &str) -> RawMember {
+        let mut m = RawMember {
+            client: RawClient::connect(&b.bootstrap()),
+            group: group.into(),
+            id: id.into(),
+            epoch: 0,
+            assigned: Vec::new(),
+        };
+        let r = m.beat_with(0, Some(topic), Some(Vec::new()));
+        assert_eq!(code(r.error_code), None, "join: {:?}", r.error_message);
+        m
+    }
+
+    fn request(
+        &mut self,
+        epoch: i32,
+        topic: Option<&str>,
+        owned: Option<Vec<consumer_group_heartbeat_response::TopicPartitions>>,
+    ) -> ConsumerGroupHeartbeatResponse {
+        let body = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(gid(&self.group))
+            .with_member_id(s(&self.id))
+            .with_member_epoch(epoch)
+            .with_rebalance_timeout_ms(5000)
+            .with_subscribed_topic_names(topic.map(|t| vec![TopicName(s(t))]))
+            .with_topic_partitions(owned.map(|o| {
+                o.into_iter()
+                    .map(|tp| {
+                        consumer_group_heartbeat_request::TopicPartitions::default()
+                            .with_topic_id(tp.topic_id)
+                            .with_partitions(tp.partitions)
+                    })
+                    .collect()
+            }));
+        match self.client.request(
+            ApiKey::ConsumerGroupHeartbeat,
+            1,
+            RequestKind::ConsumerGroupHeartbeat(body),
+        ) {
+            ResponseKind::ConsumerGroupHeartbeat(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A heartbeat; a new assignment is taken as given at once.
+    fn beat_with(
+        &mut self,
+        epoch: i32,
+        topic: Option<&str>,
+        owned: Option<Vec<consumer_group_heartbeat_response::TopicPartitions>>,
+    ) -> ConsumerGroupHeartbeatResponse {
+        let r = self.request(epoch, topic, owned);
+        if code(r.error_code).is_none() {
+            self.epoch = r.member_epoch;
+            if let Some(a) = &r.assignment {
+                self.assigned = a.topic_partitions.clone();
+            }
+        }
+        r
+    }
+
+    fn partitions(&self) -> BTreeSet<i32> {
+        self.assigned
+            .iter()
+            .flat_map(|tp| tp.partitions.iter().copied())
+            .collect()
+    }
+}
+
+/// KIP-848 safety and liveness against a misbehaving member: one that
+/// never gives partitions up loses them only when its rebalance timeout
+/// fences it, and one that stops heartbeating only when its session
+/// expires; until then the well-behaved librdkafka member gets none of
+/// them. Also the protocol's error codes, raw.
+#[test]
+fn consumer_protocol_fences_members_that_hold_on_or_go_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &[
+            "--group-consumer-heartbeat-interval-ms",
+            "500",
+            "--group-consumer-session-timeout-ms",
+            "3000",
+        ],
+    );
+    let (topic, group) = ("fence", "fence-group");
+    create_topic(&broker, topic, 4);
+    let all: BTreeSet<i32> = (0..4).collect();
+
+    let mut r = RawMember::join(&broker, group, "raw-member-1", topic);
+    assert_eq!(r.epoch, 1);
+    assert_eq!(r.partitions(), all, "a lone member is assigned everything");
+    let owned_all = r.assigned.clone();
+    let ok = r.beat_with(1, None, Some(owned_all.clone()));
+    assert_eq!(code(ok.error_code), None);
+    assert!(
+        ok.assignment.is_none(),
+        "an unchanged assignment is not resent"
+    );
+
+    // Error codes.
+    let fenced = r.request(7, None, Some(owned_all.clone()));
+    assert_eq!(code(fenced.error_code), Some(ErrorCode::FencedMemberEpoch));
+    let mut stranger = RawMember {
+        client: RawClient::connect(&broker.bootstrap()),
+        group: group.into(),
+        id: "nobody".into(),
+        epoch: 0,
+        assigned: Vec::new(),
+    };
+    let unknown = stranger.request(1, None, None);
+    assert_eq!(code(unknown.error_code), Some(ErrorCode::UnknownMemberId));
+    stranger.id.clear();
+    let empty = stranger.request(0, Some(topic), Some(Vec::new()));
+    assert_eq!(
+        code(empty.error_code),
+        Some(ErrorCode::InvalidRequest),
+        "v1 members choose their own id"
+    );
+    let commit_at = |client: &mut RawClient, epoch: i32| {
+        let body = OffsetCommitRequest::default()
+            .with_group_id(gid(group))
+            .with_member_id(s("raw-member-1"))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s(topic)))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(0)
+                            .with_committed_leader_epoch(-1),
+                    ]),
+            ]);
+        match client.request(ApiKey::OffsetCommit, 9, RequestKind::OffsetCommit(body)) {
+            ResponseKind::OffsetCommit(resp) => code(resp.topics[0].partitions[0].error_code),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        commit_at(&mut stranger.client, 0),
+        Some(ErrorCode::StaleMemberEpoch)
+    );
+    assert_eq!(commit_at(&mut stranger.client, 1), None);
+
+    // A librdkafka member joins; the raw member is told to give two
+    // partitions up, but keeps reporting all four as its own.
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let conf = [
+        ("group.protocol", "consumer"),
+        ("enable.auto.commit", "false"),
+    ];
+    let c = Member::start(&broker, "C", group, topic, &ledger, &conf);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last_ok_sent = Instant::now();
+    let mut told_to_revoke = false;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the member that never gives partitions up was not fenced: {}",
+            ledger.lock().unwrap().summary()
+        );
+        for _ in 0..10 {
+            c.poll(Duration::from_millis(20));
+        }
+        let sent = Instant::now();
+        let resp = r.request(1, None, Some(owned_all.clone()));
+        match code(resp.error_code) {
+            None => {
+                last_ok_sent = sent;
+                assert_eq!(resp.member_epoch, 1, "it keeps its epoch while revoking");
+                if let Some(a) = &resp.assignment {
+                    let keep: BTreeSet<i32> = a
+                        .topic_partitions
+                        .iter()
+                        .flat_map(|tp| tp.partitions.iter().copied())
+                        .collect();
+                    assert_eq!(keep.len(), 2, "told to keep two: {keep:?}");
+                    told_to_revoke = true;
+                }
+            }
+            Some(ErrorCode::UnknownMemberId | ErrorCode::FencedMemberEpoch) => break,
+            other => panic!("heartbeat of the member holding on: {other:?}"),
+        }
+    }
+    assert!(
+        told_to_revoke,
+        "the member was fenced without being asked to revoke"
+    );
+    pump_until(&[&c], &ledger, 30, "C to own every partition", || {
+        c.owned() == all
+    });
+    let first_start = |ledger: &Arc<Mutex<Ledger>>, after: Instant| {
+        ledger
+            .lock()
+            .unwrap()
+            .owned
+            .iter()
+            .filter(|o| o.member == "C" && o.start > after)
+            .map(|o| o.start)
+            .min()
+    };
+    let c_start = first_start(&ledger, Instant::now() - Duration::from_secs(3600)).unwrap();
+    assert!(
+        c_start > last_ok_sent,
+        "C was assigned partitions while their owner was still a member"
+    );
+
+    // A second raw member joins and, once C lets two go, gets them; then it
+    // goes silent. C gets them back only after its session (3 s) expired.
+    let mut r2 = RawMember::join(&broker, group, "raw-member-2", topic);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r2.partitions().len() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second raw member never got two partitions (has {:?}): {}",
+            r2.partitions(),
+            ledger.lock().unwrap().summary()
+        );
+        for _ in 0..10 {
+            c.poll(Duration::from_millis(20));
+        }
+        let owned = r2.assigned.clone();
+        let epoch = r2.epoch;
+        let resp = r2.beat_with(epoch, None, Some(owned));
+        assert_eq!(code(resp.error_code), None, "{:?}", resp.error_message);
+    }
+    let r2_parts = r2.partitions();
+    let owned = r2.assigned.clone();
+    let epoch = r2.epoch;
+    let last_beat = Instant::now();
+    assert_eq!(
+        code(r2.beat_with(epoch, None, Some(owned)).error_code),
+        None
+    );
+    assert!(
+        c.owned().is_disjoint(&r2_parts),
+        "C owns {:?}, the raw member {r2_parts:?}",
+        c.owned()
+    );
+    pump_until(
+        &[&c],
+        &ledger,
+        30,
+        "C to take the silent member's partitions",
+        || c.owned() == all,
+    );
+    let back = first_start(&ledger, last_beat).unwrap();
+    assert!(
+        back >= last_beat + Duration::from_secs(3),
+        "C got the silent member's partitions {:?} after its last heartbeat, before its 3 s session ended",
+        back - last_beat
+    );
+    ledger.lock().unwrap().check_exclusive();
 }
 
 // ---------------------------------------------------------------------------
