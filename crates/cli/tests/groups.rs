@@ -1432,6 +1432,96 @@ fn consumer_protocol_fences_members_that_hold_on_or_go_silent() {
     ledger.lock().unwrap().check_exclusive();
 }
 
+/// The consumer protocol follows topic changes on the coordinator's side:
+/// partitions added to a subscribed topic, and a topic created later that
+/// matches a regex subscription, are assigned and consumed.
+#[test]
+fn consumer_protocol_follows_new_partitions_and_regex_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &["--group-consumer-heartbeat-interval-ms", "500"],
+    );
+    create_topic(&broker, "rx-a", 2);
+    create_topic(&broker, "unrelated", 1);
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "rx-group")
+        .set("group.protocol", "consumer")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("topic.metadata.refresh.interval.ms", "1000");
+    let consumer: BaseConsumer = cfg.create().unwrap();
+    consumer.subscribe(&["^rx-.*"]).unwrap();
+    let assigned = || -> BTreeSet<(String, i32)> {
+        consumer
+            .assignment()
+            .unwrap()
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect()
+    };
+    let wait_for = |want: BTreeSet<(String, i32)>, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while assigned() != want {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: assigned {:?}",
+                assigned()
+            );
+            if let Some(Err(e)) = consumer.poll(Duration::from_millis(50)) {
+                eprintln!("C: {e}");
+            }
+        }
+    };
+    let tp = |t: &str, p: i32| (t.to_string(), p);
+    wait_for(
+        BTreeSet::from([tp("rx-a", 0), tp("rx-a", 1)]),
+        "the regex's one topic",
+    );
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt
+        .block_on(admin.create_partitions(
+            [&rdkafka::admin::NewPartitions::new("rx-a", 3)],
+            &AdminOptions::new(),
+        ))
+        .unwrap();
+    assert!(r[0].is_ok(), "{:?}", r[0]);
+    wait_for(
+        BTreeSet::from([tp("rx-a", 0), tp("rx-a", 1), tp("rx-a", 2)]),
+        "the added partition",
+    );
+    create_topic(&broker, "rx-b", 1);
+    wait_for(
+        BTreeSet::from([tp("rx-a", 0), tp("rx-a", 1), tp("rx-a", 2), tp("rx-b", 0)]),
+        "the new topic matching the regex",
+    );
+    let acked = produce_all(&broker, "rx-b", &[(0, "late".to_string())]);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) if m.topic() == "rx-b" => {
+                assert_eq!((m.partition(), m.offset()), (acked[0].0, acked[0].1));
+                break;
+            }
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) => eprintln!("C: {e}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the record produced to rx-b never arrived"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 4. Classic protocol error semantics, raw
 
@@ -1684,6 +1774,105 @@ fn leave(c: &mut RawClient, group: &str, member: &str) -> Option<ErrorCode> {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// OffsetDelete removes offsets only of topics the group is not consuming:
+/// the subscription is read from a classic member's join metadata and from
+/// a KIP-848 member's heartbeat.
+#[test]
+fn offset_delete_keeps_offsets_of_subscribed_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &[
+            "--group-initial-rebalance-delay-ms",
+            "0",
+            "--group-consumer-heartbeat-interval-ms",
+            "500",
+        ],
+    );
+    create_topic(&broker, "raw", 1);
+    create_topic(&broker, "other", 1);
+    produce_all(&broker, "raw", &[(0, "x".to_string())]);
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut admin = RawClient::connect(&broker.bootstrap());
+    for (group, protocol) in [("od-classic", "classic"), ("od-consumer", "consumer")] {
+        let m = Member::start(
+            &broker,
+            group,
+            group,
+            "raw",
+            &ledger,
+            &[
+                ("group.protocol", protocol),
+                ("enable.auto.commit", "false"),
+            ],
+        );
+        pump_until(&[&m], &ledger, 30, "the member to consume", || {
+            m.caught_up(1)
+        });
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("raw", 0, Offset::Offset(1))
+            .unwrap();
+        tpl.add_partition_offset("other", 0, Offset::Offset(4))
+            .unwrap();
+        m.consumer()
+            .commit(&tpl, CommitMode::Sync)
+            .unwrap_or_else(|e| panic!("{group}: commit: {e}"));
+        let body = OffsetDeleteRequest::default()
+            .with_group_id(gid(group))
+            .with_topics(
+                ["raw", "other"]
+                    .into_iter()
+                    .map(|t| {
+                        offset_delete_request::OffsetDeleteRequestTopic::default()
+                            .with_name(TopicName(s(t)))
+                            .with_partitions(vec![
+                                offset_delete_request::OffsetDeleteRequestPartition::default()
+                                    .with_partition_index(0),
+                            ])
+                    })
+                    .collect(),
+            );
+        let r = match admin.request(ApiKey::OffsetDelete, 0, RequestKind::OffsetDelete(body)) {
+            ResponseKind::OffsetDelete(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(r.error_code), None, "{group}");
+        let errors: BTreeMap<String, Option<ErrorCode>> = r
+            .topics
+            .iter()
+            .map(|t| (t.name.to_string(), code(t.partitions[0].error_code)))
+            .collect();
+        assert_eq!(
+            errors,
+            BTreeMap::from([
+                ("raw".to_string(), Some(ErrorCode::GroupSubscribedToTopic)),
+                ("other".to_string(), None),
+            ]),
+            "{group}: OffsetDelete"
+        );
+        assert_eq!(fetch_offset(&mut admin, group, 0), (1, None), "{group}");
+        let committed = m
+            .consumer()
+            .committed_offsets(tpl, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{group}: committed: {e}"));
+        assert_eq!(
+            committed_map_by_topic(&committed),
+            BTreeMap::from([
+                (("other".to_string(), 0), Offset::Invalid),
+                (("raw".to_string(), 0), Offset::Offset(1)),
+            ]),
+            "{group}: offsets after OffsetDelete"
+        );
+    }
+}
+
+fn committed_map_by_topic(tpl: &TopicPartitionList) -> BTreeMap<(String, i32), Offset> {
+    tpl.elements()
+        .iter()
+        .map(|e| ((e.topic().to_string(), e.partition()), e.offset()))
+        .collect()
 }
 
 #[test]
