@@ -1,8 +1,10 @@
 //! Consumer groups end to end with real clients: librdkafka consumers (the
 //! rdkafka crate) and kcat sharing classic groups while members join late,
-//! leave and die; committed offsets across a broker restart; KIP-848
-//! consumers (`group.protocol=consumer`); and the classic protocol's error
-//! semantics spoken raw.
+//! leave and die (eager and cooperative); static members restarting; idle
+//! members and committed offsets across a broker restart; KIP-848 consumers
+//! (`group.protocol=consumer`) handing partitions over, following topic
+//! changes, and fenced when they hold on or go silent; OffsetDelete; and
+//! the classic protocol's error semantics spoken raw.
 //!
 //! What is checked is what a user checks: every acknowledged record reaches
 //! some member, no partition has two owners at once, a group resumes where
@@ -536,11 +538,15 @@ impl Kcat {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                match line {
-                    Ok(l) => sink.lock().unwrap().push(l),
-                    Err(_) => break,
+            let mut out = BufReader::new(out);
+            let mut line = String::new();
+            // Unbuffered kcat writes a line in pieces: one cut short by the
+            // kill has no newline and is not a record it printed.
+            while matches!(out.read_line(&mut line), Ok(n) if n > 0) {
+                if let Some(l) = line.strip_suffix('\n') {
+                    sink.lock().unwrap().push(l.to_string());
                 }
+                line.clear();
             }
         });
         Kcat {
