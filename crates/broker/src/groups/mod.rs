@@ -271,6 +271,8 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Option<ErrorCode> {
+        // A group this broker does not know has no members (Kafka answers
+        // UNKNOWN_MEMBER_ID, which sends the client back to JoinGroup).
         let Some(g) = self.group(group_id) else {
             return Some(ErrorCode::UnknownMemberId);
         };
