@@ -105,6 +105,13 @@ async fn serve(
         "sluice is ready"
     );
     let groups = server.context().groups.clone();
+    let restored = groups
+        .recover()
+        .await
+        .context("restoring consumer groups from the catalog")?;
+    if restored > 0 {
+        tracing::info!(groups = restored, "restored consumer groups");
+    }
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
     let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use sluice_protocol::ErrorCode;
 use tokio::sync::oneshot;
 
@@ -188,6 +189,11 @@ pub struct ClassicGroup {
     /// CompletingRebalance: members that have not synced by then are removed.
     sync_deadline: Option<Instant>,
     timeouts: ClassicTimeouts,
+    /// Advances on every change of membership, generation or assignment,
+    /// so the coordinator knows when to store a new snapshot.
+    pub revision: u64,
+    /// The revision last handed to the catalog.
+    pub persisted_revision: u64,
 }
 
 impl ClassicGroup {
@@ -206,6 +212,8 @@ impl ClassicGroup {
             initial_delay_until: None,
             sync_deadline: None,
             timeouts,
+            revision: 0,
+            persisted_revision: 0,
         }
     }
 
@@ -389,6 +397,7 @@ impl ClassicGroup {
             self.leader = Some(new_id.clone());
         }
         self.members.insert(new_id.clone(), member);
+        self.revision += 1;
         if self.state == ClassicState::Stable && unchanged {
             let is_leader = self.leader.as_deref() == Some(new_id.as_str());
             return Pending::Now(self.current_generation_for(&new_id, is_leader));
@@ -444,6 +453,7 @@ impl ClassicGroup {
                     }
                     self.state = ClassicState::Stable;
                     self.sync_deadline = None;
+                    self.revision += 1;
                     let results: Vec<_> = self
                         .members
                         .values()
@@ -602,6 +612,7 @@ impl ClassicGroup {
         let Some(mut m) = self.members.remove(id) else {
             return;
         };
+        self.revision += 1;
         if let Some(instance) = &m.instance_id {
             if self.static_members.get(instance).map(String::as_str) == Some(id) {
                 self.static_members.remove(instance);
@@ -689,6 +700,7 @@ impl ClassicGroup {
             }
         }
         self.generation += 1;
+        self.revision += 1;
         self.rebalance_deadline = None;
         self.initial_delay_until = None;
         if self.members.is_empty() {
@@ -810,6 +822,115 @@ impl ClassicGroup {
             }
         }
         best.map(|(n, _)| n.clone())
+    }
+}
+
+/// What survives a broker restart of a stable or empty group: its
+/// generation, assignor, leader and members with their assignments, as
+/// Kafka keeps them in its offsets topic. Members' sessions start again
+/// when the snapshot is restored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassicSnapshot {
+    pub generation: i32,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub leader: Option<String>,
+    pub members: Vec<MemberSnapshot>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberSnapshot {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: u64,
+    pub rebalance_timeout_ms: u64,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Vec<u8>)>,
+    pub assignment: Vec<u8>,
+}
+
+impl ClassicGroup {
+    /// The group as it should survive a restart, if it is at rest (stable
+    /// or empty); a group mid-rebalance is stored when it settles.
+    pub fn snapshot(&self) -> Option<ClassicSnapshot> {
+        if !matches!(self.state, ClassicState::Stable | ClassicState::Empty) {
+            return None;
+        }
+        Some(ClassicSnapshot {
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| MemberSnapshot {
+                    id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout.as_millis() as u64,
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
+                    protocol_type: m.protocol_type.clone(),
+                    protocols: m
+                        .protocols
+                        .iter()
+                        .map(|(n, meta)| (n.clone(), meta.to_vec()))
+                        .collect(),
+                    assignment: m.assignment.to_vec(),
+                })
+                .collect(),
+        })
+    }
+
+    /// A group from its snapshot: stable with its members (who must
+    /// heartbeat within their session from now) or empty at its generation.
+    pub fn restore(
+        id: String,
+        snap: ClassicSnapshot,
+        timeouts: ClassicTimeouts,
+        now: Instant,
+    ) -> Self {
+        let mut g = ClassicGroup::new(id, timeouts);
+        g.generation = snap.generation;
+        g.protocol_type = snap.protocol_type;
+        g.protocol_name = snap.protocol_name;
+        g.leader = snap.leader;
+        for m in snap.members {
+            if let Some(instance) = &m.instance_id {
+                g.static_members.insert(instance.clone(), m.id.clone());
+            }
+            g.members.insert(
+                m.id.clone(),
+                ClassicMember {
+                    id: m.id,
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
+                    protocol_type: m.protocol_type,
+                    protocols: m
+                        .protocols
+                        .into_iter()
+                        .map(|(n, meta)| (n, Bytes::from(meta)))
+                        .collect(),
+                    assignment: Bytes::from(m.assignment),
+                    awaiting_join: None,
+                    awaiting_sync: None,
+                    synced: true,
+                    last_heartbeat: now,
+                },
+            );
+        }
+        g.state = if g.members.is_empty() {
+            ClassicState::Empty
+        } else {
+            ClassicState::Stable
+        };
+        g
     }
 }
 

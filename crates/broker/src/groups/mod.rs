@@ -3,9 +3,12 @@
 //! with the server-side assignors of [`assignor`]), and their committed
 //! offsets ([`offsets`]).
 //!
-//! Membership lives in memory (members rejoin after a broker restart, as
-//! they do after a Kafka coordinator moves); groups and committed offsets
-//! live in the catalog. This broker coordinates every group: with one
+//! Membership lives in memory, and a classic group's membership is also
+//! stored in the catalog whenever it settles (stable or empty), so after a
+//! broker restart its members carry on in their generation instead of
+//! rejoining a new group one by one; groups and committed offsets live in
+//! the catalog. Consumer-protocol groups are rebuilt by their members'
+//! rejoining. This broker coordinates every group: with one
 //! broker per catalog it is the coordinator of every key.
 
 pub mod assignor;
@@ -108,6 +111,9 @@ pub struct GroupCoordinator {
     /// Groups with members or state in memory; each behind its own lock so
     /// one busy group does not stall the others.
     groups: Mutex<HashMap<String, Arc<Mutex<Group>>>>,
+    /// Classic group snapshots on their way to the catalog, written in
+    /// order by one task so a newer snapshot is never overwritten.
+    snapshots: tokio::sync::mpsc::UnboundedSender<(String, String)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,10 +123,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl GroupCoordinator {
     /// Creates the coordinator and starts its session timer.
     pub fn start(storage: Arc<Storage>, config: GroupConfig) -> Arc<Self> {
+        let (snapshots, mut pending) = tokio::sync::mpsc::unbounded_channel::<(String, String)>();
+        let writer = storage.clone();
+        tokio::spawn(async move {
+            while let Some((group, state)) = pending.recv().await {
+                let saved = writer
+                    .catalog()
+                    .save_group_state(&group, &state, sluice_storage::now_ms())
+                    .await;
+                if let Err(e) = saved {
+                    tracing::warn!(group, error = %e, "could not store group membership");
+                }
+            }
+        });
         let coordinator = Arc::new(GroupCoordinator {
             storage,
             config,
             groups: Mutex::new(HashMap::new()),
+            snapshots,
         });
         let weak = Arc::downgrade(&coordinator);
         tokio::spawn(async move {
@@ -143,6 +163,48 @@ impl GroupCoordinator {
         &self.storage
     }
 
+    /// Restores the classic groups stored in the catalog; run before the
+    /// listener accepts connections.
+    pub async fn recover(&self) -> Result<usize, sluice_storage::StorageError> {
+        let now = Instant::now();
+        let mut restored = 0;
+        for (id, state) in self.storage.catalog().group_states().await? {
+            let snap: classic::ClassicSnapshot = match serde_json::from_str(&state) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(group = %id, error = %e, "ignoring unreadable group snapshot");
+                    continue;
+                }
+            };
+            if snap.members.is_empty() {
+                continue;
+            }
+            let group = ClassicGroup::restore(id.clone(), snap, self.config.classic, now);
+            lock(&self.groups).insert(id, Arc::new(Mutex::new(Group::Classic(group))));
+            restored += 1;
+        }
+        Ok(restored)
+    }
+
+    /// Hands a classic group's snapshot to the catalog writer if the group
+    /// changed and is at rest.
+    fn store_if_changed(&self, group_id: &str, g: &mut Group) {
+        let Group::Classic(c) = g else { return };
+        if c.revision == c.persisted_revision {
+            return;
+        }
+        let Some(snap) = c.snapshot() else { return };
+        match serde_json::to_string(&snap) {
+            Ok(json) => {
+                c.persisted_revision = c.revision;
+                let _ = self.snapshots.send((group_id.to_string(), json));
+            }
+            Err(e) => {
+                tracing::warn!(group = group_id, error = %e, "could not encode group snapshot")
+            }
+        }
+    }
+
     fn tick(&self, now: Instant) {
         let groups: Vec<(String, Arc<Mutex<Group>>)> = lock(&self.groups)
             .iter()
@@ -155,6 +217,7 @@ impl GroupCoordinator {
                 Group::Classic(c) => c.tick(now),
                 Group::Consumer(c) => c.tick(now),
             }
+            self.store_if_changed(&id, &mut g);
             if !g.has_members() {
                 idle.push(id);
             }
@@ -241,10 +304,12 @@ impl GroupCoordinator {
             }
         };
         let mut g = lock(&g);
-        match &mut *g {
+        let pending = match &mut *g {
             Group::Classic(c) => c.join(req, Instant::now()),
             Group::Consumer(_) => unreachable_join(member_id),
-        }
+        };
+        self.store_if_changed(group_id, &mut g);
+        pending
     }
 
     pub fn sync(&self, group_id: &str, req: SyncRequest) -> Pending<SyncResult> {
@@ -258,10 +323,12 @@ impl GroupCoordinator {
             return unknown();
         };
         let mut g = lock(&g);
-        match &mut *g {
+        let pending = match &mut *g {
             Group::Classic(c) => c.sync(req, Instant::now()),
             Group::Consumer(_) => unknown(),
-        }
+        };
+        self.store_if_changed(group_id, &mut g);
+        pending
     }
 
     pub fn heartbeat(
@@ -294,10 +361,12 @@ impl GroupCoordinator {
             return Some(ErrorCode::UnknownMemberId);
         };
         let mut g = lock(&g);
-        match &mut *g {
+        let error = match &mut *g {
             Group::Classic(c) => c.leave(member_id, instance_id, Instant::now()),
             Group::Consumer(_) => Some(ErrorCode::UnknownMemberId),
-        }
+        };
+        self.store_if_changed(group_id, &mut g);
+        error
     }
 
     /// ConsumerGroupHeartbeat. Topic ids are resolved by the caller.

@@ -547,8 +547,26 @@ async fn groups_and_offsets(catalog: &dyn Catalog, salt: i64) {
         .await
         .unwrap()
         .is_empty());
+    // Membership snapshots replace each other and go with their group.
+    catalog
+        .save_group_state(&group.group_id, "one", 1)
+        .await
+        .unwrap();
+    catalog
+        .save_group_state(&group.group_id, "two", 2)
+        .await
+        .unwrap();
+    let states = catalog.group_states().await.unwrap();
+    assert!(states.contains(&(group.group_id.clone(), "two".to_string())));
+    assert!(!states.contains(&(group.group_id.clone(), "one".to_string())));
     assert!(catalog.delete_group(&group.group_id).await.unwrap());
     assert!(!catalog.delete_group(&group.group_id).await.unwrap());
+    assert!(!catalog
+        .group_states()
+        .await
+        .unwrap()
+        .iter()
+        .any(|(g, _)| *g == group.group_id));
     assert!(!catalog
         .list_groups()
         .await

@@ -319,6 +319,12 @@ pub trait Catalog: Send + Sync + 'static {
     async fn group_offsets(&self, group_id: &str) -> Result<Vec<OffsetRow>>;
     /// Removes a group's committed offsets for these partitions.
     async fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<()>;
+    /// Stores a group's membership snapshot (opaque to the catalog),
+    /// replacing the previous one, so a restarted coordinator resumes the
+    /// group where it was instead of starting a new generation.
+    async fn save_group_state(&self, group_id: &str, state: &str, now_ms: i64) -> Result<()>;
+    /// Every stored membership snapshot: (group id, snapshot).
+    async fn group_states(&self) -> Result<Vec<(String, String)>>;
 }
 
 #[cfg(test)]

@@ -96,6 +96,10 @@ const SCHEMA: &[&str] = &[
         group_id TEXT PRIMARY KEY,
         protocol_type TEXT NOT NULL,
         created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS group_states (
+        group_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS group_offsets (
         group_id TEXT NOT NULL,
         topic TEXT NOT NULL,
@@ -830,6 +834,10 @@ impl Catalog for SqlCatalog {
             .bind(group_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM group_states WHERE group_id = $1")
+            .bind(group_id)
+            .execute(&mut *tx)
+            .await?;
         let r = sqlx::query("DELETE FROM consumer_groups WHERE group_id = $1")
             .bind(group_id)
             .execute(&mut *tx)
@@ -908,5 +916,27 @@ impl Catalog for SqlCatalog {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn save_group_state(&self, group_id: &str, state: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO group_states (group_id, state, updated_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+        )
+        .bind(group_id)
+        .bind(state)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn group_states(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT group_id, state FROM group_states ORDER BY group_id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 }
