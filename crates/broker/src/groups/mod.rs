@@ -237,59 +237,51 @@ impl GroupCoordinator {
         lock(&self.groups).get(group_id).cloned()
     }
 
-    /// The group, created (or switched to `classic` when it has no members)
-    /// as needed. Err if it is a consumer-protocol group with members.
-    fn classic_group(&self, group_id: &str) -> Result<Arc<Mutex<Group>>, ErrorCode> {
-        let g = lock(&self.groups)
-            .entry(group_id.to_string())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Group::Classic(ClassicGroup::new(
-                    group_id.to_string(),
-                    self.config.classic,
-                ))))
-            })
-            .clone();
-        {
-            let mut guard = lock(&g);
-            if let Group::Consumer(c) = &*guard {
-                if !c.members.is_empty() {
-                    return Err(ErrorCode::InconsistentGroupProtocol);
-                }
-                *guard =
-                    Group::Classic(ClassicGroup::new(group_id.to_string(), self.config.classic));
-            }
-        }
-        Ok(g)
-    }
-
-    fn consumer_group(&self, group_id: &str) -> Result<Arc<Mutex<Group>>, ErrorCode> {
-        let g = lock(&self.groups)
-            .entry(group_id.to_string())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Group::Consumer(ConsumerGroup::new(
+    /// The group of this protocol (classic or consumer), created when
+    /// absent; an existing group without members switches protocol. Err if
+    /// it has members of the other protocol. Runs under the map lock, and
+    /// callers lock the group before releasing it, so the idle sweep in
+    /// `tick` cannot drop a group between its lookup and its first member.
+    fn entry(
+        &self,
+        map: &mut HashMap<String, Arc<Mutex<Group>>>,
+        group_id: &str,
+        classic: bool,
+    ) -> Result<Arc<Mutex<Group>>, ErrorCode> {
+        let fresh = || {
+            if classic {
+                Group::Classic(ClassicGroup::new(group_id.to_string(), self.config.classic))
+            } else {
+                Group::Consumer(ConsumerGroup::new(
                     group_id.to_string(),
                     self.config.consumer,
-                ))))
-            })
-            .clone();
-        {
-            let mut guard = lock(&g);
-            if let Group::Classic(c) = &*guard {
-                if !c.is_empty() {
-                    return Err(ErrorCode::GroupIdNotFound);
-                }
-                *guard = Group::Consumer(ConsumerGroup::new(
-                    group_id.to_string(),
-                    self.config.consumer,
-                ));
+                ))
             }
+        };
+        let g = map
+            .entry(group_id.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(fresh())))
+            .clone();
+        let mut guard = lock(&g);
+        let occupied = match &*guard {
+            Group::Consumer(c) if classic => Some(!c.members.is_empty()),
+            Group::Classic(c) if !classic => Some(!c.is_empty()),
+            _ => None,
+        };
+        match occupied {
+            Some(true) if classic => return Err(ErrorCode::InconsistentGroupProtocol),
+            Some(true) => return Err(ErrorCode::GroupIdNotFound),
+            Some(false) => *guard = fresh(),
+            None => {}
         }
+        drop(guard);
         Ok(g)
     }
 
     pub fn join(&self, group_id: &str, req: JoinRequest) -> Pending<JoinResult> {
         let member_id = req.member_id.clone();
-        let g = match self.classic_group(group_id) {
+        let mut map = lock(&self.groups);
+        let group = match self.entry(&mut map, group_id, true) {
             Ok(g) => g,
             Err(code) => {
                 return Pending::Now(JoinResult {
@@ -303,7 +295,8 @@ impl GroupCoordinator {
                 })
             }
         };
-        let mut g = lock(&g);
+        let mut g = lock(&group);
+        drop(map);
         let pending = match &mut *g {
             Group::Classic(c) => c.join(req, Instant::now()),
             Group::Consumer(_) => unreachable_join(member_id),
@@ -372,7 +365,9 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat. Topic ids are resolved by the caller.
     pub fn consumer_heartbeat(&self, group_id: &str, hb: Heartbeat) -> HeartbeatResult {
         let member_id = hb.member_id.clone();
-        let g = match self.consumer_group(group_id) {
+        let topics = self.topic_partition_counts();
+        let mut map = lock(&self.groups);
+        let group = match self.entry(&mut map, group_id, false) {
             Ok(g) => g,
             Err(code) => {
                 return HeartbeatResult {
@@ -386,8 +381,8 @@ impl GroupCoordinator {
                 }
             }
         };
-        let topics = self.topic_partition_counts();
-        let mut g = lock(&g);
+        let mut g = lock(&group);
+        drop(map);
         match &mut *g {
             Group::Consumer(c) => c.heartbeat(hb, &topics, Instant::now()),
             Group::Classic(_) => HeartbeatResult {
@@ -448,11 +443,15 @@ impl GroupCoordinator {
 
     /// Deletes a group that has no members, with its offsets.
     pub async fn delete(&self, group_id: &str) -> Option<ErrorCode> {
-        if let Some(g) = self.group(group_id) {
-            if lock(&g).has_members() {
+        {
+            // Checked and removed under the map lock, so no member can
+            // join between the check and the removal.
+            let mut map = lock(&self.groups);
+            let busy = map.get(group_id).is_some_and(|g| lock(g).has_members());
+            if busy {
                 return Some(ErrorCode::NonEmptyGroup);
             }
-            lock(&self.groups).remove(group_id);
+            map.remove(group_id);
         }
         match self.storage.catalog().delete_group(group_id).await {
             Ok(true) => None,
