@@ -157,6 +157,17 @@ pub struct ClassicMember {
 }
 
 impl ClassicMember {
+    /// Answers its parked JoinGroup and SyncGroup, if any, with an error:
+    /// it was removed or replaced while they waited.
+    fn fail_pending(&mut self, join: ErrorCode, sync: ErrorCode, why: &str) {
+        if let Some(tx) = self.awaiting_join.take() {
+            let _ = tx.send(JoinResult::error(join, &self.id, why));
+        }
+        if let Some(tx) = self.awaiting_sync.take() {
+            let _ = tx.send(SyncResult::error(sync));
+        }
+    }
+
     pub fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
@@ -373,16 +384,11 @@ impl ClassicGroup {
         let Some(mut member) = self.members.remove(old_id) else {
             return self.add_member_and_wait(new_id, req, now);
         };
-        if let Some(old) = member.awaiting_join.take() {
-            let _ = old.send(JoinResult::error(
-                ErrorCode::FencedInstanceId,
-                old_id,
-                "a newer member with the same group.instance.id joined",
-            ));
-        }
-        if let Some(old) = member.awaiting_sync.take() {
-            let _ = old.send(SyncResult::error(ErrorCode::FencedInstanceId));
-        }
+        member.fail_pending(
+            ErrorCode::FencedInstanceId,
+            ErrorCode::FencedInstanceId,
+            "a newer member with the same group.instance.id joined",
+        );
         let unchanged = member.protocols == req.protocols;
         member.id = new_id.clone();
         member.client_id = req.client_id.clone();
@@ -618,16 +624,11 @@ impl ClassicGroup {
                 self.static_members.remove(instance);
             }
         }
-        if let Some(tx) = m.awaiting_join.take() {
-            let _ = tx.send(JoinResult::error(
-                ErrorCode::UnknownMemberId,
-                id,
-                "the member was removed from the group",
-            ));
-        }
-        if let Some(tx) = m.awaiting_sync.take() {
-            let _ = tx.send(SyncResult::error(ErrorCode::UnknownMemberId));
-        }
+        m.fail_pending(
+            ErrorCode::UnknownMemberId,
+            ErrorCode::UnknownMemberId,
+            "the member was removed from the group",
+        );
         match self.state {
             ClassicState::Stable | ClassicState::CompletingRebalance => {
                 self.prepare_rebalance(now);
@@ -690,13 +691,15 @@ impl ClassicGroup {
             .collect();
         for id in gone {
             tracing::info!(group = %self.id, member = %id, "did not rejoin in time; removing member");
-            if let Some(m) = self.members.remove(&id) {
+            if let Some(mut m) = self.members.remove(&id) {
                 if let Some(instance) = &m.instance_id {
                     self.static_members.remove(instance);
                 }
-                if let Some(tx) = m.awaiting_sync {
-                    let _ = tx.send(SyncResult::error(ErrorCode::RebalanceInProgress));
-                }
+                m.fail_pending(
+                    ErrorCode::UnknownMemberId,
+                    ErrorCode::RebalanceInProgress,
+                    "the member did not rejoin in time",
+                );
             }
         }
         self.generation += 1;

@@ -67,6 +67,8 @@ pub struct ConsumerMember {
     pub rebalance_timeout: Duration,
     pub subscribed_names: BTreeSet<String>,
     pub subscribed_regex: Option<String>,
+    /// `subscribed_regex` compiled once, anchored as Kafka matches it.
+    matcher: Option<regex::Regex>,
     pub member_epoch: i32,
     /// The epoch before the last bump: a member whose response was lost may
     /// still heartbeat with it.
@@ -79,6 +81,20 @@ pub struct ConsumerMember {
     last_heartbeat: Instant,
     /// The assignment last sent, so unchanged ones are not resent.
     sent: Option<BTreeSet<TopicPartition>>,
+}
+
+impl ConsumerMember {
+    /// The existing topics it subscribes to, by name or by its regex.
+    fn topics(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
+        topics
+            .keys()
+            .filter(|t| {
+                self.subscribed_names.contains(*t)
+                    || self.matcher.as_ref().is_some_and(|re| re.is_match(t))
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 /// Timing rules shared by consumer-protocol groups.
@@ -194,6 +210,7 @@ impl ConsumerGroup {
                     rebalance_timeout: hb.rebalance_timeout,
                     subscribed_names: BTreeSet::new(),
                     subscribed_regex: None,
+                    matcher: None,
                     member_epoch: 0,
                     previous_epoch: -1,
                     assigned: BTreeSet::new(),
@@ -242,8 +259,13 @@ impl ConsumerGroup {
         }
         if let Some(regex) = hb.subscribed_regex {
             let regex = (!regex.is_empty()).then_some(regex);
-            changed |= regex != m.subscribed_regex;
-            m.subscribed_regex = regex;
+            if regex != m.subscribed_regex {
+                changed = true;
+                m.matcher = regex
+                    .as_deref()
+                    .and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok());
+                m.subscribed_regex = regex;
+            }
         }
         if let Some(name) = hb.server_assignor {
             if name != self.assignor {
@@ -299,21 +321,10 @@ impl ConsumerGroup {
     }
 
     fn subscribed_topic_counts(&self, topics: &BTreeMap<String, i32>) -> BTreeMap<String, i32> {
-        let regexes: Vec<regex::Regex> = self
-            .members
+        self.members
             .values()
-            .filter_map(|m| m.subscribed_regex.as_deref())
-            .filter_map(|r| regex::Regex::new(&format!("^(?:{r})$")).ok())
-            .collect();
-        topics
-            .iter()
-            .filter(|(name, _)| {
-                self.members
-                    .values()
-                    .any(|m| m.subscribed_names.contains(*name))
-                    || regexes.iter().any(|r| r.is_match(name))
-            })
-            .map(|(n, c)| (n.clone(), *c))
+            .flat_map(|m| m.topics(topics))
+            .filter_map(|name| topics.get(&name).map(|&count| (name, count)))
             .collect()
     }
 
@@ -321,22 +332,7 @@ impl ConsumerGroup {
         let subscriptions: BTreeMap<String, BTreeSet<String>> = self
             .members
             .values()
-            .map(|m| {
-                let regex = m
-                    .subscribed_regex
-                    .as_deref()
-                    .and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok());
-                let mut subs: BTreeSet<String> = m
-                    .subscribed_names
-                    .iter()
-                    .filter(|n| topics.contains_key(*n))
-                    .cloned()
-                    .collect();
-                if let Some(re) = regex {
-                    subs.extend(topics.keys().filter(|t| re.is_match(t)).cloned());
-                }
-                (m.id.clone(), subs)
-            })
+            .map(|m| (m.id.clone(), m.topics(topics)))
             .collect();
         let empty = BTreeSet::new();
         let inputs: BTreeMap<String, AssignorMember<'_>> = subscriptions
