@@ -21,11 +21,13 @@ use tokio::task::JoinHandle;
 
 use crate::context::BrokerContext;
 use crate::handlers;
+use crate::listener::Listener;
+use crate::session::Session;
 
 pub struct Connection {
     stream: TcpStream,
-    peer: SocketAddr,
     ctx: Arc<BrokerContext>,
+    session: Session,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -41,12 +43,13 @@ impl Connection {
         stream: TcpStream,
         peer: SocketAddr,
         ctx: Arc<BrokerContext>,
+        listener: Arc<Listener>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Connection {
             stream,
-            peer,
             ctx,
+            session: Session::new(peer, listener),
             shutdown,
         }
     }
@@ -54,10 +57,11 @@ impl Connection {
     pub async fn run(self) {
         let Connection {
             stream,
-            peer,
             ctx,
+            mut session,
             mut shutdown,
         } = self;
+        let peer = session.peer;
         metrics::gauge!("sluice_connections").increment(1.0);
         let (read_half, write_half) = stream.into_split();
         let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.config.max_in_flight_per_connection);
@@ -117,7 +121,7 @@ impl Connection {
             };
             metrics::counter!("sluice_network_bytes_in_total").increment(frame.len() as u64 + 4);
             let outgoing = match decode_request(frame.clone()) {
-                Ok(req) => handlers::dispatch(&ctx, req, peer).await,
+                Ok(req) => handlers::dispatch(&ctx, &mut session, req).await,
                 Err(e) => match refusal(&e, &frame) {
                     Some(bytes) => {
                         tracing::info!(%peer, error = %e, "refused request");
@@ -132,10 +136,11 @@ impl Connection {
             };
             let item = match outgoing {
                 handlers::Reply::Ready(Some(b)) => Outgoing::Ready(b),
+                handlers::Reply::Ready(None) if session.closing => break,
                 handlers::Reply::Ready(None) => continue,
                 handlers::Reply::Later(fut) => Outgoing::Pending(tokio::spawn(fut)),
             };
-            if tx.send(item).await.is_err() {
+            if tx.send(item).await.is_err() || session.closing {
                 break;
             }
         }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use sluice_storage::Storage;
+use sluice_tenancy::Tenancy;
 
+use crate::auth_failures::AuthFailures;
 use crate::groups::{GroupConfig, GroupCoordinator};
 
 /// The broker's identity and policies.
@@ -11,9 +13,6 @@ use crate::groups::{GroupConfig, GroupCoordinator};
 pub struct BrokerConfig {
     /// Our node id in Metadata and DescribeCluster.
     pub node_id: i32,
-    /// The host and port clients are told to connect to.
-    pub advertised_host: String,
-    pub advertised_port: i32,
     pub cluster_id: String,
     /// Largest request frame accepted; larger frames close the connection.
     pub max_request_bytes: usize,
@@ -33,8 +32,6 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             node_id: 1,
-            advertised_host: "127.0.0.1".into(),
-            advertised_port: 9092,
             cluster_id: "sluice-dev-cluster".into(),
             max_request_bytes: 100 << 20,
             auto_create_topics: true,
@@ -50,17 +47,22 @@ pub struct BrokerContext {
     pub config: BrokerConfig,
     pub storage: Arc<Storage>,
     pub groups: Arc<GroupCoordinator>,
+    /// Principals, ACLs, plans: who may do what.
+    pub tenancy: Arc<Tenancy>,
+    pub auth_failures: AuthFailures,
 }
 
 impl BrokerContext {
     /// Builds the context and starts the group coordinator (inside a Tokio
     /// runtime).
-    pub fn new(config: BrokerConfig, storage: Arc<Storage>) -> Arc<Self> {
+    pub fn new(config: BrokerConfig, storage: Arc<Storage>, tenancy: Arc<Tenancy>) -> Arc<Self> {
         let groups = GroupCoordinator::start(storage.clone(), config.groups);
         Arc::new(BrokerContext {
             config,
             storage,
             groups,
+            tenancy,
+            auth_failures: AuthFailures::default(),
         })
     }
 }

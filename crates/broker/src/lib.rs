@@ -7,15 +7,22 @@
 //! - [`handlers`]: decode → check → delegate to storage → respond, one file
 //!   per API.
 //! - [`context`]: what every handler can reach: storage, the group
-//!   coordinator and broker identity.
+//!   coordinator, tenancy and broker identity.
+//! - [`listener`], [`session`], [`authz`]: who a connection is (SASL or a
+//!   client certificate) and what it may do.
 //! - [`groups`]: the group coordinator (classic and KIP-848 consumer groups,
 //!   committed offsets).
 
+mod auth_failures;
+pub mod authz;
 pub mod connection;
 pub mod context;
 pub mod groups;
 pub mod handlers;
+pub mod listener;
 pub mod server;
+pub mod session;
 
 pub use context::{BrokerConfig, BrokerContext};
+pub use listener::Listener;
 pub use server::Server;

@@ -9,16 +9,31 @@ use tokio::sync::watch;
 
 use crate::connection::Connection;
 use crate::context::BrokerContext;
+use crate::listener::Listener;
 
 pub struct Server {
     listener: TcpListener,
     ctx: Arc<BrokerContext>,
+    settings: Arc<Listener>,
 }
 
 impl Server {
-    pub async fn bind(addr: &str, ctx: Arc<BrokerContext>) -> std::io::Result<Server> {
+    /// Binds `addr`. An advertised port of 0 becomes the bound port, so
+    /// tests can listen on port 0.
+    pub async fn bind(
+        addr: &str,
+        ctx: Arc<BrokerContext>,
+        mut settings: Listener,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { listener, ctx })
+        if settings.advertised_port == 0 {
+            settings.advertised_port = listener.local_addr()?.port() as i32;
+        }
+        Ok(Server {
+            listener,
+            ctx,
+            settings: Arc::new(settings),
+        })
     }
 
     /// What the handlers share, for the control plane's views.
@@ -37,7 +52,7 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let conn = Connection::new(stream, peer, self.ctx.clone(), shutdown.clone());
+                        let conn = Connection::new(stream, peer, self.ctx.clone(), self.settings.clone(), shutdown.clone());
                         tokio::spawn(conn.run());
                     }
                     Err(e) => {

@@ -52,6 +52,18 @@ pub struct DevArgs {
     /// Kafka's `group.consumer.session.timeout.ms` [default: 45000].
     #[arg(long)]
     pub group_consumer_session_timeout_ms: Option<u64>,
+    /// Serve tenants: clients must authenticate (SASL PLAIN or SCRAM on the
+    /// Kafka listener; mTLS or SASL on the TLS listener) and each sees only
+    /// its own topics and groups.
+    #[arg(long)]
+    pub multi_tenant: bool,
+    /// TOML file of plans that add to or replace the built-in ones.
+    #[arg(long)]
+    pub plans: Option<PathBuf>,
+    /// A principal (`User:NAME`) that operates everything, besides the
+    /// operator; may be repeated.
+    #[arg(long = "superuser")]
+    pub superusers: Vec<String>,
 }
 
 /// The same settings in a config file.
@@ -70,6 +82,9 @@ struct FileConfig {
     group_initial_rebalance_delay_ms: Option<u64>,
     group_consumer_heartbeat_interval_ms: Option<u64>,
     group_consumer_session_timeout_ms: Option<u64>,
+    multi_tenant: Option<bool>,
+    plans: Option<PathBuf>,
+    superusers: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -87,6 +102,9 @@ pub struct DevConfig {
     pub group_initial_rebalance_delay_ms: u64,
     pub group_consumer_heartbeat_interval_ms: u64,
     pub group_consumer_session_timeout_ms: u64,
+    pub multi_tenant: bool,
+    pub plans: Option<PathBuf>,
+    pub superusers: Vec<String>,
 }
 
 impl DevArgs {
@@ -161,6 +179,13 @@ impl DevArgs {
                 .unwrap_or(3000),
             group_consumer_heartbeat_interval_ms,
             group_consumer_session_timeout_ms,
+            multi_tenant: self.multi_tenant || file.multi_tenant.unwrap_or(false),
+            plans: self.plans.or(file.plans),
+            superusers: if self.superusers.is_empty() {
+                file.superusers.unwrap_or_default()
+            } else {
+                self.superusers
+            },
         })
     }
 }

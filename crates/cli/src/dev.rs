@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_broker::groups::GroupConfig;
-use sluice_broker::{BrokerConfig, BrokerContext, Server};
+use sluice_broker::{BrokerConfig, BrokerContext, Listener, Server};
 use sluice_storage::{Storage, StorageOptions};
+use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyOptions};
 use tokio::sync::watch;
 
 use crate::config::DevConfig;
@@ -40,50 +41,103 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
         .kafka_addr
         .parse()
         .with_context(|| format!("kafka address `{}` is not HOST:PORT", config.kafka_addr))?;
+    let advertised_host = config.advertised_host.clone().unwrap_or_else(|| {
+        if kafka_listener_addr.ip().is_unspecified() {
+            "localhost".into()
+        } else {
+            kafka_listener_addr.ip().to_string()
+        }
+    });
     let broker_config = BrokerConfig {
-        advertised_host: config.advertised_host.clone().unwrap_or_else(|| {
-            if kafka_listener_addr.ip().is_unspecified() {
-                "localhost".into()
-            } else {
-                kafka_listener_addr.ip().to_string()
-            }
-        }),
-        advertised_port: kafka_listener_addr.port() as i32,
         max_request_bytes: config.max_request_bytes,
         default_partitions: config.num_partitions,
         groups: group_config(&config),
         ..BrokerConfig::default()
     };
+    let tenancy = open_tenancy(&config, &storage).await?;
+    // Port 0 (tests) is advertised as the port bound.
+    let port = kafka_listener_addr.port() as i32;
+    let listener = if config.multi_tenant {
+        Listener::sasl_plaintext(&advertised_host, port)
+    } else {
+        Listener::open(&advertised_host, port)
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = BrokerContext::new(broker_config, storage.clone(), tenancy);
+    let server = Server::bind(&config.kafka_addr, ctx, listener)
+        .await
+        .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
+    serve(server, config, storage, metrics, shutdown_tx, shutdown_rx).await
+}
 
-    let server = Server::bind(
-        &config.kafka_addr,
-        BrokerContext::new(broker_config.clone(), storage.clone()),
+/// The operator's SASL username; its password is the operator token.
+pub const OPERATOR_USER: &str = "admin";
+
+/// Tenancy: open (everyone the anonymous superuser) unless `--multi-tenant`,
+/// which loads the plans and the operator token (created on first start in
+/// `<data-dir>/operator.token`, readable only by its owner).
+async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Result<Arc<Tenancy>> {
+    let plans = match &config.plans {
+        Some(path) => Plans::with_file(path)?,
+        None => Plans::built_in(),
+    };
+    let operator = if config.multi_tenant {
+        let path = config.data_dir.join("operator.token");
+        let token = operator_token(&path)?;
+        println!(
+            "operator token: {token}\n  saved in {}; use it as SLUICE_TOKEN for the CLI, or as the password of SASL user `{OPERATOR_USER}`",
+            path.display()
+        );
+        Some(OperatorCredential {
+            username: OPERATOR_USER.into(),
+            token,
+        })
+    } else {
+        None
+    };
+    let tenancy = Tenancy::open(
+        storage.catalog().clone(),
+        TenancyOptions {
+            plans,
+            operator,
+            superusers: config.superusers.clone(),
+            pki: None,
+        },
     )
     .await
-    .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
-    let kafka_addr = server.local_addr()?;
-    if kafka_addr.port() != kafka_listener_addr.port() {
-        // Port 0: advertise the port we got.
-        let ctx = BrokerContext::new(
-            BrokerConfig {
-                advertised_port: kafka_addr.port() as i32,
-                ..broker_config
-            },
-            storage.clone(),
+    .context("loading tenants from the catalog")?;
+    Ok(tenancy)
+}
+
+fn operator_token(path: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let token = existing.trim().to_string();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "{} is empty; delete it to get a new token",
+            path.display()
         );
-        drop(server);
-        return serve(
-            Server::bind(&kafka_addr.to_string(), ctx).await?,
-            config,
-            storage,
-            metrics,
-            shutdown_tx,
-            shutdown_rx,
-        )
-        .await;
+        return Ok(token);
     }
-    serve(server, config, storage, metrics, shutdown_tx, shutdown_rx).await
+    let token: String = (0..40)
+        .map(|_| {
+            const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+            ALPHABET[rand::random_range(0..ALPHABET.len())] as char
+        })
+        .collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
 }
 
 async fn serve(

@@ -50,6 +50,10 @@ pub const SERVED_APIS: &[ServedApi] = &[
     api(ApiKey::DeleteGroups, 0, 2),
     api(ApiKey::ConsumerGroupHeartbeat, 0, 1),
     api(ApiKey::ConsumerGroupDescribe, 0, 1),
+    // v0 of SaslHandshake means unframed SASL tokens, which Kafka 4 dropped;
+    // every client we support uses v1 with SaslAuthenticate.
+    api(ApiKey::SaslHandshake, 1, 1),
+    api(ApiKey::SaslAuthenticate, 0, 2),
 ];
 
 /// The served range for an API key, if we serve it at all.

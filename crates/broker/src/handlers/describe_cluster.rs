@@ -7,9 +7,17 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use super::text;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
-pub fn handle(ctx: &Arc<BrokerContext>, req: DescribeClusterRequest) -> DescribeClusterResponse {
+/// Answered for any authenticated principal: it names the brokers, which
+/// Metadata shows everyone anyway.
+pub fn handle(
+    ctx: &Arc<BrokerContext>,
+    session: &Session,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let c = &ctx.config;
+    let l = &session.listener;
     DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(text(c.cluster_id.clone()))
@@ -17,6 +25,6 @@ pub fn handle(ctx: &Arc<BrokerContext>, req: DescribeClusterRequest) -> Describe
         .with_cluster_authorized_operations(i32::MIN)
         .with_brokers(vec![DescribeClusterBroker::default()
             .with_broker_id(BrokerId(c.node_id))
-            .with_host(text(c.advertised_host.clone()))
-            .with_port(c.advertised_port)])
+            .with_host(text(l.advertised_host.clone()))
+            .with_port(l.advertised_port)])
 }

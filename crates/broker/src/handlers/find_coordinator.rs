@@ -9,16 +9,19 @@ use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, RequestMeta};
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 /// Kafka's key type of transactional ids.
 const TRANSACTION_KEY: i8 = 1;
 
 pub fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: FindCoordinatorRequest,
     meta: RequestMeta,
 ) -> FindCoordinatorResponse {
     let c = &ctx.config;
+    let l = &session.listener;
     let answer = |key: &str| -> Coordinator {
         let refused = if req.key_type == TRANSACTION_KEY {
             Some((
@@ -41,8 +44,8 @@ pub fn handle(
             None => Coordinator::default()
                 .with_key(text(key))
                 .with_node_id(BrokerId(c.node_id))
-                .with_host(text(c.advertised_host.clone()))
-                .with_port(c.advertised_port),
+                .with_host(text(l.advertised_host.clone()))
+                .with_port(l.advertised_port),
         }
     };
     if meta.api_version >= 4 {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{count_error, text, RequestMeta};
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 /// Kafka's ACL operation bits for everything a topic allows (read, write,
 /// create, delete, alter, describe, describe configs, alter configs).
@@ -24,6 +25,7 @@ pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: MetadataRequest,
     meta: RequestMeta,
 ) -> MetadataResponse {
@@ -75,11 +77,12 @@ pub async fn handle(
         }
     };
     let c = &ctx.config;
+    let l = &session.listener;
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(c.node_id))
-            .with_host(text(c.advertised_host.clone()))
-            .with_port(c.advertised_port)])
+            .with_host(text(l.advertised_host.clone()))
+            .with_port(l.advertised_port)])
         .with_cluster_id(Some(text(c.cluster_id.clone())))
         .with_controller_id(BrokerId(c.node_id))
         .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)

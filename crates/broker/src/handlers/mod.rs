@@ -25,6 +25,8 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 use std::sync::Arc;
@@ -39,6 +41,7 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::StorageError;
 
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 /// A handler's answer: ready now, or after waiting (commit, long poll).
 pub enum Reply {
@@ -80,26 +83,47 @@ pub struct ClientInfo {
     pub host: String,
 }
 
-/// Runs the ordered part of a request's handler.
-pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request, peer: std::net::SocketAddr) -> Reply {
+/// Runs the ordered part of a request's handler. Before a session is
+/// authenticated only ApiVersions and the SASL requests are served; anything
+/// else closes the connection, as Kafka does.
+pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Request) -> Reply {
     let meta = RequestMeta {
         api_key: req.api_key,
         api_version: req.api_version,
         correlation_id: req.correlation_id,
     };
+    let peer = session.peer;
     let client = || ClientInfo {
         client_id: req.client_id.clone().unwrap_or_default(),
         host: format!("/{}", peer.ip()),
     };
     metrics::counter!("sluice_requests_total", "api" => meta.api_name()).increment(1);
     let ready = |body: ResponseKind| Reply::Ready(meta.encode(body));
+    let pre_auth = matches!(
+        req.body,
+        RequestKind::ApiVersions(_)
+            | RequestKind::SaslHandshake(_)
+            | RequestKind::SaslAuthenticate(_)
+    );
+    if session.principal.is_none() && !pre_auth {
+        tracing::warn!(%peer, api = meta.api_name(), "closing connection: request before authentication");
+        session.closing = true;
+        return Reply::Ready(None);
+    }
+    let session_ref = &*session;
     match req.body {
         RequestKind::ApiVersions(r) => {
             ready(ResponseKind::ApiVersions(api_versions::handle(r, meta)))
         }
-        RequestKind::Metadata(r) => {
-            ready(ResponseKind::Metadata(metadata::handle(ctx, r, meta).await))
-        }
+        RequestKind::SaslHandshake(r) => ready(ResponseKind::SaslHandshake(
+            sasl_handshake::handle(session, r, meta),
+        )),
+        RequestKind::SaslAuthenticate(r) => ready(ResponseKind::SaslAuthenticate(
+            sasl_authenticate::handle(ctx, session, r, meta),
+        )),
+        RequestKind::Metadata(r) => ready(ResponseKind::Metadata(
+            metadata::handle(ctx, session_ref, r, meta).await,
+        )),
         RequestKind::Produce(r) => produce::handle(ctx, r, meta).await,
         RequestKind::Fetch(r) => fetch::handle(ctx, r, meta),
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(
@@ -124,13 +148,13 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, req: Request, peer: std::net::So
             configs::incremental_alter(ctx, r, meta).await,
         )),
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
-            describe_cluster::handle(ctx, r),
+            describe_cluster::handle(ctx, session_ref, r),
         )),
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(ctx, r, meta).await,
         )),
         RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
-            find_coordinator::handle(ctx, r, meta),
+            find_coordinator::handle(ctx, session_ref, r, meta),
         )),
         RequestKind::JoinGroup(r) => join_group::handle(ctx, r, meta, client()),
         RequestKind::SyncGroup(r) => sync_group::handle(ctx, r, meta),
@@ -242,6 +266,15 @@ fn error_name(code: ErrorCode) -> &'static str {
         E::FencedMemberEpoch => "FENCED_MEMBER_EPOCH",
         E::StaleMemberEpoch => "STALE_MEMBER_EPOCH",
         E::UnsupportedAssignor => "UNSUPPORTED_ASSIGNOR",
+        E::TopicAuthorizationFailed => "TOPIC_AUTHORIZATION_FAILED",
+        E::GroupAuthorizationFailed => "GROUP_AUTHORIZATION_FAILED",
+        E::ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
+        E::SaslAuthenticationFailed => "SASL_AUTHENTICATION_FAILED",
+        E::IllegalSaslState => "ILLEGAL_SASL_STATE",
+        E::UnsupportedSaslMechanism => "UNSUPPORTED_SASL_MECHANISM",
+        E::PolicyViolation => "POLICY_VIOLATION",
+        E::ThrottlingQuotaExceeded => "THROTTLING_QUOTA_EXCEEDED",
+        E::SecurityDisabled => "SECURITY_DISABLED",
         _ => "OTHER",
     }
 }
@@ -274,6 +307,11 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
         ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
+        ApiKey::SaslHandshake => "SaslHandshake",
+        ApiKey::SaslAuthenticate => "SaslAuthenticate",
+        ApiKey::CreateAcls => "CreateAcls",
+        ApiKey::DescribeAcls => "DescribeAcls",
+        ApiKey::DeleteAcls => "DeleteAcls",
         _ => "Other",
     }
 }

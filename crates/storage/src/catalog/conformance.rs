@@ -36,6 +36,7 @@ pub async fn run(catalog: &dyn Catalog) {
     let salt: i64 = rand::random::<u32>() as i64 * 1000;
     let name = format!("conformance-{salt}");
     groups_and_offsets(catalog, salt).await;
+    tenancy_records(catalog, salt).await;
     let topic = TopicRow {
         id: salt + 1,
         name: name.clone(),
@@ -573,4 +574,103 @@ async fn groups_and_offsets(catalog: &dyn Catalog, salt: i64) {
         .unwrap()
         .iter()
         .any(|g| g.group_id == group.group_id));
+}
+
+async fn tenancy_records(catalog: &dyn Catalog, salt: i64) {
+    let tenant = TenantRow {
+        name: format!("tenant-{salt}"),
+        plan: "basic-0".into(),
+        created_ms: 3,
+    };
+    let other = TenantRow {
+        name: format!("other-{salt}"),
+        ..tenant.clone()
+    };
+    assert!(catalog.create_tenant(&tenant).await.unwrap());
+    assert!(catalog.create_tenant(&other).await.unwrap());
+    assert!(
+        !catalog.create_tenant(&tenant).await.unwrap(),
+        "a taken tenant name must be refused"
+    );
+    assert!(catalog
+        .set_tenant_plan(&tenant.name, "basic-1")
+        .await
+        .unwrap());
+    assert!(!catalog.set_tenant_plan("nobody", "basic-1").await.unwrap());
+    let listed = catalog.list_tenants().await.unwrap();
+    assert!(listed.contains(&TenantRow {
+        plan: "basic-1".into(),
+        ..tenant.clone()
+    }));
+
+    let cred = CredentialRow {
+        username: format!("user-{salt}"),
+        tenant: tenant.name.clone(),
+        secret: "s1".into(),
+        created_ms: 4,
+    };
+    assert!(catalog.save_credential(&cred).await.unwrap());
+    let rotated = CredentialRow {
+        secret: "s2".into(),
+        ..cred.clone()
+    };
+    assert!(catalog.save_credential(&rotated).await.unwrap());
+    assert!(
+        !catalog
+            .save_credential(&CredentialRow {
+                tenant: other.name.clone(),
+                ..cred.clone()
+            })
+            .await
+            .unwrap(),
+        "a username belongs to one tenant"
+    );
+    assert!(
+        !catalog
+            .save_credential(&CredentialRow {
+                username: format!("orphan-{salt}"),
+                tenant: "nobody".into(),
+                ..cred.clone()
+            })
+            .await
+            .unwrap(),
+        "credentials need a live tenant"
+    );
+    let creds = catalog.list_credentials().await.unwrap();
+    assert!(creds.contains(&rotated), "rotation replaces the secret");
+    assert!(!creds.iter().any(|c| c.username.starts_with("orphan-")));
+
+    let acl = |op: i8| AclRow {
+        resource_type: 2,
+        resource_name: format!("{}.", tenant.name),
+        pattern_type: 4,
+        principal: format!("User:{}", cred.username),
+        host: "*".into(),
+        operation: op,
+        permission: 3,
+    };
+    catalog.add_acls(&[acl(3), acl(4)]).await.unwrap();
+    catalog.add_acls(&[acl(3)]).await.unwrap();
+    let mine = |acls: Vec<AclRow>| {
+        acls.into_iter()
+            .filter(|a| a.principal == acl(3).principal)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(mine(catalog.list_acls().await.unwrap()).len(), 2);
+    assert_eq!(catalog.delete_acls(&[acl(3), acl(5)]).await.unwrap(), 1);
+    assert_eq!(mine(catalog.list_acls().await.unwrap()), vec![acl(4)]);
+    catalog.delete_acls(&[acl(4)]).await.unwrap();
+
+    assert!(catalog.delete_tenant(&tenant.name).await.unwrap());
+    assert!(!catalog.delete_tenant(&tenant.name).await.unwrap());
+    assert!(
+        !catalog
+            .list_credentials()
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.tenant == tenant.name),
+        "a tenant's credentials go with it"
+    );
+    assert!(catalog.delete_tenant(&other.name).await.unwrap());
 }

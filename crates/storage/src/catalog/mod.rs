@@ -1,7 +1,9 @@
 //! The catalog: every piece of durable metadata (topics, partitions and their
 //! leader epochs, the offset index of stored chunks, the object table,
 //! producer ids and per-partition producer state, consumer groups and their
-//! committed offsets).
+//! committed offsets, and the tenancy records: tenants, credentials, ACLs).
+//! The catalog stores tenancy records as rows; what they mean (plans,
+//! secrets, ACL evaluation) belongs to the tenancy crate.
 //!
 //! [`Catalog`] is the interface; [`sql::SqlCatalog`] implements it on SQLite
 //! and PostgreSQL with the same SQL, and [`conformance`] is the suite both
@@ -203,6 +205,40 @@ pub struct OffsetRow {
     pub commit_ms: i64,
 }
 
+/// A tenant: a name (its topics and groups carry the prefix `<name>.`) on a
+/// plan, named as the plan table names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    pub name: String,
+    pub plan: String,
+    pub created_ms: i64,
+}
+
+/// One credential of a tenant: a SASL username (its principal is
+/// `User:<username>`, also the common name of its client certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRow {
+    pub username: String,
+    pub tenant: String,
+    /// Salted keys and certificate fingerprint, encoded by the tenancy
+    /// crate; never a clear password.
+    pub secret: String,
+    pub created_ms: i64,
+}
+
+/// One ACL binding in Kafka's model, with Kafka's numeric codes for the
+/// resource type, pattern type, operation and permission.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AclRow {
+    pub resource_type: i8,
+    pub resource_name: String,
+    pub pattern_type: i8,
+    pub principal: String,
+    pub host: String,
+    pub operation: i8,
+    pub permission: i8,
+}
+
 /// Durable metadata. Implementations must pass [`conformance::run`].
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
@@ -325,6 +361,27 @@ pub trait Catalog: Send + Sync + 'static {
     async fn save_group_state(&self, group_id: &str, state: &str, now_ms: i64) -> Result<()>;
     /// Every stored membership snapshot: (group id, snapshot).
     async fn group_states(&self) -> Result<Vec<(String, String)>>;
+
+    /// Records a new tenant; false if the name is taken.
+    async fn create_tenant(&self, tenant: &TenantRow) -> Result<bool>;
+    async fn list_tenants(&self) -> Result<Vec<TenantRow>>;
+    /// Moves a tenant to another plan; false if it is unknown.
+    async fn set_tenant_plan(&self, name: &str, plan: &str) -> Result<bool>;
+    /// Forgets a tenant and its credentials, in one transaction; false if
+    /// it was unknown. Its topics, groups and ACLs are removed by the caller.
+    async fn delete_tenant(&self, name: &str) -> Result<bool>;
+    /// Stores a credential, replacing the secret of an existing username
+    /// of the same tenant. False (and nothing stored) if the username
+    /// belongs to another tenant or the tenant is gone.
+    async fn save_credential(&self, credential: &CredentialRow) -> Result<bool>;
+    async fn list_credentials(&self) -> Result<Vec<CredentialRow>>;
+    /// Forgets a credential; false if it was unknown.
+    async fn delete_credential(&self, username: &str) -> Result<bool>;
+    /// Adds ACL bindings; bindings already present are left as they are.
+    async fn add_acls(&self, acls: &[AclRow]) -> Result<()>;
+    async fn list_acls(&self) -> Result<Vec<AclRow>>;
+    /// Removes these exact bindings; returns how many were present.
+    async fn delete_acls(&self, acls: &[AclRow]) -> Result<u64>;
 }
 
 #[cfg(test)]

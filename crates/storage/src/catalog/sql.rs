@@ -109,6 +109,24 @@ const SCHEMA: &[&str] = &[
         metadata TEXT,
         commit_ms BIGINT NOT NULL,
         PRIMARY KEY (group_id, topic, partition_id))",
+    "CREATE TABLE IF NOT EXISTS tenants (
+        name TEXT PRIMARY KEY,
+        plan TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS credentials (
+        username TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS acls (
+        resource_type BIGINT NOT NULL,
+        resource_name TEXT NOT NULL,
+        pattern_type BIGINT NOT NULL,
+        principal TEXT NOT NULL,
+        host TEXT NOT NULL,
+        operation BIGINT NOT NULL,
+        permission BIGINT NOT NULL,
+        PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission))",
 ];
 
 const CHUNK_COLUMNS: &str =
@@ -938,5 +956,165 @@ impl Catalog for SqlCatalog {
         rows.iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
+    }
+
+    async fn create_tenant(&self, t: &TenantRow) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO tenants (name, plan, created_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&t.name)
+        .bind(&t.plan)
+        .bind(t.created_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
+        let rows = sqlx::query("SELECT name, plan, created_ms FROM tenants ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantRow {
+                    name: r.try_get(0)?,
+                    plan: r.try_get(1)?,
+                    created_ms: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_tenant_plan(&self, name: &str, plan: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE tenants SET plan = $2 WHERE name = $1")
+            .bind(name)
+            .bind(plan)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_tenant(&self, name: &str) -> Result<bool> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        sqlx::query("DELETE FROM credentials WHERE tenant = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM tenants WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn save_credential(&self, c: &CredentialRow) -> Result<bool> {
+        // Only for a live tenant, and never taking over another tenant's
+        // username: the conflict update is guarded by the owning tenant.
+        let r = sqlx::query(
+            "INSERT INTO credentials (username, tenant, secret, created_ms)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = $2)
+             ON CONFLICT (username) DO UPDATE SET secret = excluded.secret, created_ms = excluded.created_ms
+             WHERE credentials.tenant = excluded.tenant",
+        )
+        .bind(&c.username)
+        .bind(&c.tenant)
+        .bind(&c.secret)
+        .bind(c.created_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_credentials(&self) -> Result<Vec<CredentialRow>> {
+        let rows = sqlx::query(
+            "SELECT username, tenant, secret, created_ms FROM credentials ORDER BY username",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CredentialRow {
+                    username: r.try_get(0)?,
+                    tenant: r.try_get(1)?,
+                    secret: r.try_get(2)?,
+                    created_ms: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_credential(&self, username: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM credentials WHERE username = $1")
+            .bind(username)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn add_acls(&self, acls: &[AclRow]) -> Result<()> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        for a in acls {
+            sqlx::query(
+                "INSERT INTO acls (resource_type, resource_name, pattern_type, principal, host, operation, permission)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(a.resource_type as i64)
+            .bind(&a.resource_name)
+            .bind(a.pattern_type as i64)
+            .bind(&a.principal)
+            .bind(&a.host)
+            .bind(a.operation as i64)
+            .bind(a.permission as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_acls(&self) -> Result<Vec<AclRow>> {
+        let rows = sqlx::query(
+            "SELECT resource_type, resource_name, pattern_type, principal, host, operation, permission
+             FROM acls ORDER BY principal, resource_type, resource_name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AclRow {
+                    resource_type: r.try_get::<i64, _>(0)? as i8,
+                    resource_name: r.try_get(1)?,
+                    pattern_type: r.try_get::<i64, _>(2)? as i8,
+                    principal: r.try_get(3)?,
+                    host: r.try_get(4)?,
+                    operation: r.try_get::<i64, _>(5)? as i8,
+                    permission: r.try_get::<i64, _>(6)? as i8,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_acls(&self, acls: &[AclRow]) -> Result<u64> {
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let mut removed = 0;
+        for a in acls {
+            let r = sqlx::query(
+                "DELETE FROM acls WHERE resource_type = $1 AND resource_name = $2 AND pattern_type = $3
+                 AND principal = $4 AND host = $5 AND operation = $6 AND permission = $7",
+            )
+            .bind(a.resource_type as i64)
+            .bind(&a.resource_name)
+            .bind(a.pattern_type as i64)
+            .bind(&a.principal)
+            .bind(&a.host)
+            .bind(a.operation as i64)
+            .bind(a.permission as i64)
+            .execute(&mut *tx)
+            .await?;
+            removed += r.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(removed)
     }
 }

@@ -1,0 +1,31 @@
+//! Tenancy errors; each message says what was wrong and how to fix it.
+
+use sluice_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenancyError {
+    #[error("unknown plan `{plan}`: plans are {known}")]
+    UnknownPlan { plan: String, known: String },
+    #[error("{0}")]
+    Plans(String),
+    #[error("tenant `{0}` does not exist")]
+    UnknownTenant(String),
+    #[error(
+        "tenant `{0}` already exists; pick another name or leave it out to get a generated one"
+    )]
+    TenantExists(String),
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("credential `{username}` does not exist for tenant `{tenant}`")]
+    UnknownCredential { tenant: String, username: String },
+    #[error("credential `{0}` already exists")]
+    CredentialExists(String),
+    #[error("multi-tenancy is off: start the broker with --multi-tenant to manage tenants")]
+    Disabled,
+    #[error("certificates: {0}")]
+    Pki(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub type Result<T, E = TenancyError> = std::result::Result<T, E>;
