@@ -33,7 +33,7 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     pub fn new(key: [u8; KEY_LEN]) -> Sealer {
         Sealer {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            cipher: ChaCha20Poly1305::new(&Key::from(key)),
         }
     }
 
@@ -78,7 +78,7 @@ impl Sealer {
         let mut out = nonce.to_vec();
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .encrypt(&Nonce::from(nonce), plaintext)
             .map_err(|_| TenancyError::Seal("sealing a secret failed".into()))?;
         out.extend_from_slice(&sealed);
         Ok(B64.encode(out))
@@ -94,8 +94,9 @@ impl Sealer {
             return Err(TenancyError::Seal("a sealed secret is truncated".into()));
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().unwrap_or([0; NONCE_LEN]);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), ciphertext)
+            .decrypt(&Nonce::from(nonce), ciphertext)
             .map_err(|_| {
                 TenancyError::Seal(
                     "a sealed secret does not open with this secrets.key (was the key file replaced?); rotate the credential to issue a new one".into(),
