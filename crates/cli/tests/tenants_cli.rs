@@ -225,9 +225,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     );
     let sh = Command::new("sh")
         .arg("-c")
-        .arg(format!(
-            "eval \"$1\"; printf %s \"$KAFKA_USERNAME:$KAFKA_PASSWORD\""
-        ))
+        .arg("eval \"$1\"; printf %s \"$KAFKA_USERNAME:$KAFKA_PASSWORD\"")
         .arg("sh")
         .arg(&out)
         .output()
