@@ -385,6 +385,9 @@ fn fetched_offsets(c: &mut RawClient, group: &str) -> (i16, Vec<String>) {
 
 fn describe_acls(c: &mut RawClient) -> DescribeAclsResponse {
     let req = DescribeAclsRequest::default()
+        .with_resource_name_filter(None)
+        .with_principal_filter(None)
+        .with_host_filter(None)
         .with_resource_type_filter(1)
         .with_pattern_type_filter(1)
         .with_operation(1)
