@@ -32,6 +32,9 @@ pub struct Heartbeat {
     pub server_assignor: Option<String>,
     /// The partitions the member owns; None when unchanged.
     pub owned: Option<BTreeSet<TopicPartition>>,
+    /// The prefix every topic it may be assigned starts with (its tenant's),
+    /// so a broad regex never hands it another tenant's partitions.
+    pub topic_scope: Option<String>,
 }
 
 /// A ConsumerGroupHeartbeat answer.
@@ -69,6 +72,8 @@ pub struct ConsumerMember {
     pub subscribed_regex: Option<String>,
     /// `subscribed_regex` compiled once, anchored as Kafka matches it.
     matcher: Option<regex::Regex>,
+    /// See [`Heartbeat::topic_scope`]; set when the member joins.
+    topic_scope: Option<String>,
     pub member_epoch: i32,
     /// The epoch before the last bump: a member whose response was lost may
     /// still heartbeat with it.
@@ -88,6 +93,7 @@ impl ConsumerMember {
     fn topics(&self, topics: &BTreeMap<String, i32>) -> BTreeSet<String> {
         topics
             .keys()
+            .filter(|t| self.topic_scope.as_ref().is_none_or(|p| t.starts_with(p)))
             .filter(|t| {
                 self.subscribed_names.contains(*t)
                     || self.matcher.as_ref().is_some_and(|re| re.is_match(t))
@@ -211,6 +217,7 @@ impl ConsumerGroup {
                     subscribed_names: BTreeSet::new(),
                     subscribed_regex: None,
                     matcher: None,
+                    topic_scope: hb.topic_scope.clone(),
                     member_epoch: 0,
                     previous_epoch: -1,
                     assigned: BTreeSet::new(),
@@ -440,6 +447,25 @@ mod tests {
             owned: Some(owned.clone()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_scoped_member_is_assigned_only_topics_under_its_scope() {
+        let topics = BTreeMap::from([("acme.t".to_string(), 2), ("bravo.t".to_string(), 2)]);
+        let mut g = group();
+        let hb = Heartbeat {
+            subscribed_names: None,
+            subscribed_regex: Some(".*".into()),
+            topic_scope: Some("acme.".into()),
+            ..join("a")
+        };
+        let r = g.heartbeat(hb, &topics, Instant::now());
+        let assigned = r.assignment.unwrap();
+        assert_eq!(assigned.len(), 2);
+        assert!(
+            assigned.iter().all(|tp| tp.0.starts_with("acme.")),
+            "{assigned:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn handle(
     req: ConsumerGroupHeartbeatRequest,
     meta: RequestMeta,
     client: ClientInfo,
+    topic_scope: Option<String>,
 ) -> ConsumerGroupHeartbeatResponse {
     let refuse = |code: ErrorCode, message: &str| {
         ConsumerGroupHeartbeatResponse::default()
@@ -67,6 +68,7 @@ pub fn handle(
         subscribed_regex: req.subscribed_topic_regex.map(|s| s.to_string()),
         server_assignor: req.server_assignor.map(|s| s.to_string()),
         owned,
+        topic_scope,
     };
     let result = ctx.groups.consumer_heartbeat(&req.group_id, hb);
     let interval = ctx.groups.config().consumer.heartbeat_interval.as_millis() as i32;

@@ -257,8 +257,9 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
             match group_access(ctx, session_ref, Operation::Read, &r.group_id, joining).await {
                 Ok(()) => {
                     let client = client();
+                    let scope = crate::authz::tenant_scope(ctx, session_ref).map(|s| s.prefix);
                     ready(ResponseKind::ConsumerGroupHeartbeat(
-                        consumer_group_heartbeat::handle(ctx, r, meta, client),
+                        consumer_group_heartbeat::handle(ctx, r, meta, client, scope),
                     ))
                 }
                 Err((code, message)) => ready(ResponseKind::ConsumerGroupHeartbeat(
