@@ -10,10 +10,12 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_broker::groups::GroupConfig;
 use sluice_broker::{BrokerConfig, BrokerContext, Listener, Server};
 use sluice_storage::{Storage, StorageOptions};
+use sluice_tenancy::pki::Pki;
 use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyOptions};
 use tokio::sync::watch;
 
 use crate::config::DevConfig;
+use crate::tls;
 
 pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
@@ -54,7 +56,12 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
         groups: group_config(&config),
         ..BrokerConfig::default()
     };
-    let tenancy = open_tenancy(&config, &storage).await?;
+    let pki = if config.multi_tenant {
+        Some(tls::load_pki(&config, &advertised_host)?)
+    } else {
+        None
+    };
+    let tenancy = open_tenancy(&config, &storage, pki.clone()).await?;
     // Port 0 (tests) is advertised as the port bound.
     let port = kafka_listener_addr.port() as i32;
     let listener = if config.multi_tenant {
@@ -64,10 +71,23 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = BrokerContext::new(broker_config, storage.clone(), tenancy);
+    let tls_server = match &pki {
+        Some(pki) => Some(tls::bind(&config, &advertised_host, pki, ctx.clone()).await?),
+        None => None,
+    };
     let server = Server::bind(&config.kafka_addr, ctx, listener)
         .await
         .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
-    serve(server, config, storage, metrics, shutdown_tx, shutdown_rx).await
+    serve(
+        server,
+        tls_server,
+        config,
+        storage,
+        metrics,
+        shutdown_tx,
+        shutdown_rx,
+    )
+    .await
 }
 
 /// The operator's SASL username; its password is the operator token.
@@ -76,7 +96,11 @@ pub const OPERATOR_USER: &str = "admin";
 /// Tenancy: open (everyone the anonymous superuser) unless `--multi-tenant`,
 /// which loads the plans and the operator token (created on first start in
 /// `<data-dir>/operator.token`, readable only by its owner).
-async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Result<Arc<Tenancy>> {
+async fn open_tenancy(
+    config: &DevConfig,
+    storage: &Arc<Storage>,
+    pki: Option<Arc<Pki>>,
+) -> anyhow::Result<Arc<Tenancy>> {
     let plans = match &config.plans {
         Some(path) => Plans::with_file(path)?,
         None => Plans::built_in(),
@@ -101,7 +125,7 @@ async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Res
             plans,
             operator,
             superusers: config.superusers.clone(),
-            pki: None,
+            pki,
         },
     )
     .await
@@ -142,6 +166,7 @@ fn operator_token(path: &std::path::Path) -> anyhow::Result<String> {
 
 async fn serve(
     server: Server,
+    tls_server: Option<Server>,
     config: DevConfig,
     storage: Arc<Storage>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -166,13 +191,20 @@ async fn serve(
     if restored > 0 {
         tracing::info!(groups = restored, "restored consumer groups");
     }
+    if let Some(tls) = &tls_server {
+        tracing::info!(kafka_tls = %tls.local_addr()?, "TLS listener: mTLS or SASL_SSL");
+    }
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
+    let tls_task = tls_server.map(|s| tokio::spawn(s.run(shutdown_rx.clone())));
     let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = kafka_task.await;
+    if let Some(task) = tls_task {
+        let _ = task.await;
+    }
     // Connections stop reading at once; give queued appends a moment to
     // reach the group commit before it drains.
     tokio::time::sleep(Duration::from_millis(100)).await;

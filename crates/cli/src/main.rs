@@ -4,6 +4,7 @@ mod api;
 mod config;
 mod dev;
 mod groups;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
