@@ -11,7 +11,7 @@ use sluice_broker::groups::GroupConfig;
 use sluice_broker::{BrokerConfig, BrokerContext, Listener, Server};
 use sluice_storage::{Storage, StorageOptions};
 use sluice_tenancy::pki::Pki;
-use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyOptions};
+use sluice_tenancy::{OperatorCredential, Plans, Sealer, Tenancy, TenancyOptions};
 use tokio::sync::watch;
 
 use crate::config::DevConfig;
@@ -78,12 +78,21 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let server = Server::bind(&config.kafka_addr, ctx, listener)
         .await
         .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
+    // Where tenants' clients connect: KAFKA_URL is the TLS listener.
+    let kafka_url = match &tls_server {
+        Some(tls) => Some(format!("{advertised_host}:{}", tls.local_addr()?.port())),
+        None => None,
+    };
+    let service = sluice_control::ServiceInfo {
+        kafka_url,
+        kafka_plaintext_url: format!("{advertised_host}:{}", server.local_addr()?.port()),
+    };
     serve(
-        server,
-        tls_server,
+        (server, tls_server),
         config,
         storage,
         metrics,
+        service,
         shutdown_tx,
         shutdown_rx,
     )
@@ -104,6 +113,14 @@ async fn open_tenancy(
     let plans = match &config.plans {
         Some(path) => Plans::with_file(path)?,
         None => Plans::built_in(),
+    };
+    // Credentials' passwords and keys are sealed with this key so that
+    // `sluice config` can show them again.
+    let sealer = if config.multi_tenant {
+        let path = config.data_dir.join("secrets.key");
+        Some(Arc::new(Sealer::load_or_create(&path)?))
+    } else {
+        None
     };
     let operator = if config.multi_tenant {
         let path = config.data_dir.join("operator.token");
@@ -126,6 +143,7 @@ async fn open_tenancy(
             operator,
             superusers: config.superusers.clone(),
             pki,
+            sealer,
         },
     )
     .await
@@ -164,12 +182,13 @@ fn operator_token(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// `servers`: the Kafka listener and, with --multi-tenant, the TLS one.
 async fn serve(
-    server: Server,
-    tls_server: Option<Server>,
+    (server, tls_server): (Server, Option<Server>),
     config: DevConfig,
     storage: Arc<Storage>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    service: sluice_control::ServiceInfo,
     shutdown_tx: watch::Sender<bool>,
     shutdown_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -194,9 +213,15 @@ async fn serve(
     if let Some(tls) = &tls_server {
         tracing::info!(kafka_tls = %tls.local_addr()?, "TLS listener: mTLS or SASL_SSL");
     }
+    let plane = sluice_control::ControlPlane {
+        tenancy: server.context().tenancy.clone(),
+        storage: storage.clone(),
+        groups: groups.clone(),
+        service: Arc::new(service),
+    };
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
     let tls_task = tls_server.map(|s| tokio::spawn(s.run(shutdown_rx.clone())));
-    let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
+    let http_task = tokio::spawn(sluice_control::serve(http, metrics, plane, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -7,14 +7,13 @@
 //!   certificate signed by another CA;
 //! - the CA survives a restart (clients keep trusting the same ca.pem).
 //!
-//! The tenant is made through the tenancy service on the broker's own
-//! catalog (what the REST API calls); the broker picks it up on its next
-//! catalog refresh.
+//! The tenant and its rotated credential are made through the REST API,
+//! whose config must name the TLS listener as KAFKA_URL and the CA as
+//! KAFKA_TRUSTED_CERT.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{free_port, Broker};
@@ -25,32 +24,43 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientConfig;
-use sluice_storage::catalog::sql::SqlCatalog;
 use sluice_tenancy::pki::Pki;
-use sluice_tenancy::{IssuedCredential, OperatorCredential, Plans, Tenancy, TenancyOptions};
 
 const TENANT: &str = "acme";
 
-/// The broker's tenancy service, opened on its catalog and CA.
-async fn tenancy(data_dir: &Path) -> Arc<Tenancy> {
-    let url = format!("sqlite://{}", data_dir.join("catalog.db").display());
-    let catalog = SqlCatalog::connect(&url).await.expect("open the catalog");
-    let pki = Pki::load_or_create(&data_dir.join("tls"), &["localhost".into()]).unwrap();
-    let token = std::fs::read_to_string(data_dir.join("operator.token")).unwrap();
-    Tenancy::open(
-        Arc::new(catalog),
-        TenancyOptions {
-            plans: Plans::built_in(),
-            operator: Some(OperatorCredential {
-                username: "admin".into(),
-                token: token.trim().to_string(),
-            }),
-            superusers: vec![],
-            pki: Some(Arc::new(pki)),
-        },
-    )
-    .await
-    .unwrap()
+/// One REST call as the operator; the JSON answer.
+fn api(b: &Broker, token: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{}{path}", b.http_port);
+    ureq::post(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(&body)
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+        .body_mut()
+        .read_json()
+        .unwrap()
+}
+
+/// An issued credential's certificate, key, username and password.
+struct Issued {
+    cert: String,
+    key: String,
+    username: String,
+    password: String,
+}
+
+fn issued(v: &serde_json::Value) -> Issued {
+    let field = |name: &str| {
+        v[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no `{name}` in {v}"))
+            .to_string()
+    };
+    Issued {
+        cert: field("client_cert"),
+        key: field("client_cert_key"),
+        username: field("username"),
+        password: field("password"),
+    }
 }
 
 /// Writes a certificate and key as `<name>.pem` and `<name>.key`.
@@ -59,13 +69,8 @@ fn write_cert(dir: &Path, name: &str, cert: &str, key: &str) {
     std::fs::write(dir.join(format!("{name}.key")), key).unwrap();
 }
 
-fn write_issued(dir: &Path, name: &str, issued: &IssuedCredential) {
-    write_cert(
-        dir,
-        name,
-        issued.client_cert.as_deref().expect("a client certificate"),
-        issued.client_cert_key.as_deref().expect("a client key"),
-    );
+fn write_issued(dir: &Path, name: &str, issued: &Issued) {
+    write_cert(dir, name, &issued.cert, &issued.key);
 }
 
 fn tls_config(host: &str, port: u16, certs: &Path, cert: Option<&str>) -> ClientConfig {
@@ -200,16 +205,32 @@ async fn mtls_and_sasl_ssl_with_hostname_verification() {
     );
     let ca_before = std::fs::read_to_string(data.join("tls/ca.pem")).unwrap();
 
-    let tenancy = tenancy(&data).await;
-    let (_, first) = tenancy
-        .create_tenant(Some(TENANT), "basic-0")
-        .await
-        .unwrap();
+    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
+    let token = token.trim();
+    let created = api(
+        &broker,
+        token,
+        "/v1/tenants",
+        serde_json::json!({"name": TENANT}),
+    );
+    let config = &created["config"];
+    assert_eq!(
+        config["KAFKA_URL"],
+        format!("127.0.0.1:{tls_port}"),
+        "{created}"
+    );
+    assert_eq!(config["KAFKA_TRUSTED_CERT"], ca_before.as_str());
+    let first = issued(&created["credential"]);
     let certs = dir.path().join("certs");
     std::fs::create_dir(&certs).unwrap();
     std::fs::write(certs.join("ca.pem"), &ca_before).unwrap();
     write_issued(&certs, "old", &first);
-    let rotated = tenancy.rotate_credential(TENANT, TENANT).await.unwrap();
+    let rotated = issued(&api(
+        &broker,
+        token,
+        &format!("/v1/tenants/{TENANT}/credentials/{TENANT}/rotate"),
+        serde_json::json!({}),
+    ));
     write_issued(&certs, "client", &rotated);
     std::fs::write(certs.join("username"), &rotated.username).unwrap();
     std::fs::write(certs.join("password"), &rotated.password).unwrap();
@@ -220,17 +241,10 @@ async fn mtls_and_sasl_ssl_with_hostname_verification() {
     write_cert(&certs, "foreign", &foreign.cert_pem, &foreign.key_pem);
 
     // The operator makes the topic (over SASL_SSL, as a superuser).
-    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
-    let admin: AdminClient<DefaultClientContext> = sasl_ssl_config(
-        "localhost",
-        tls_port,
-        &certs,
-        "PLAIN",
-        "admin",
-        token.trim(),
-    )
-    .create()
-    .unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        sasl_ssl_config("localhost", tls_port, &certs, "PLAIN", "admin", token)
+            .create()
+            .unwrap();
     let topic = format!("{TENANT}.events");
     let created = admin
         .create_topics(

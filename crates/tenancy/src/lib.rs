@@ -9,16 +9,19 @@
 
 pub mod acl;
 pub mod error;
+pub mod limits;
 pub mod names;
 pub mod pki;
 pub mod plan;
 pub mod principal;
 pub mod scram;
+pub mod seal;
 mod service;
 
 pub use error::{Result, TenancyError};
 pub use plan::{Plan, Plans};
 pub use principal::Principal;
+pub use seal::Sealer;
 pub use service::{
     CredentialInfo, IssuedCredential, OperatorCredential, Tenancy, TenancyOptions, TenantInfo,
 };
