@@ -14,18 +14,19 @@ use bytes::Bytes;
 use sluice_protocol::frame::{read_frame, FrameError};
 use sluice_protocol::request::{decode_request, DecodeError};
 use sluice_protocol::response::{encode_legacy_produce_refusal, legacy_produce_partitions};
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::TcpStream;
+use sluice_tenancy::Principal;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::context::BrokerContext;
 use crate::handlers;
 use crate::listener::Listener;
-use crate::session::Session;
+use crate::session::{SaslState, Session};
 
-pub struct Connection {
-    stream: TcpStream,
+/// A connection over a TCP stream, or a TLS stream on the TLS listener.
+pub struct Connection<S> {
+    stream: S,
     ctx: Arc<BrokerContext>,
     session: Session,
     shutdown: watch::Receiver<bool>,
@@ -38,9 +39,9 @@ enum Outgoing {
     Pending(JoinHandle<Option<Bytes>>),
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
     pub fn new(
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
         ctx: Arc<BrokerContext>,
         listener: Arc<Listener>,
@@ -54,6 +55,14 @@ impl Connection {
         }
     }
 
+    /// Authenticated before the first request (by a client certificate):
+    /// no SASL follows.
+    pub fn authenticated(mut self, principal: Principal) -> Self {
+        self.session.principal = Some(principal);
+        self.session.sasl = SaslState::Done;
+        self
+    }
+
     pub async fn run(self) {
         let Connection {
             stream,
@@ -63,7 +72,7 @@ impl Connection {
         } = self;
         let peer = session.peer;
         metrics::gauge!("sluice_connections").increment(1.0);
-        let (read_half, write_half) = stream.into_split();
+        let (read_half, write_half) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Outgoing>(ctx.config.max_in_flight_per_connection);
 
         let writer = tokio::spawn(async move {

@@ -10,6 +10,7 @@
 //!   coordinator, tenancy and broker identity.
 //! - [`listener`], [`session`], [`authz`]: who a connection is (SASL or a
 //!   client certificate) and what it may do.
+//! - [`tls`]: the TLS listener's handshake and client certificates.
 //! - [`groups`]: the group coordinator (classic and KIP-848 consumer groups,
 //!   committed offsets).
 
@@ -22,6 +23,7 @@ pub mod handlers;
 pub mod listener;
 pub mod server;
 pub mod session;
+pub mod tls;
 
 pub use context::{BrokerConfig, BrokerContext};
 pub use listener::Listener;

@@ -1,5 +1,7 @@
 //! What a Kafka listener promises its clients: the address they are told to
-//! dial, and whether they must authenticate first.
+//! dial, whether they must authenticate first, and whether it speaks TLS.
+
+use crate::tls::Tls;
 
 /// One listener's settings, shared by its connections.
 #[derive(Debug, Clone)]
@@ -14,6 +16,8 @@ pub struct Listener {
     /// Clients must authenticate (SASL, or a client certificate on TLS)
     /// before any request but ApiVersions and the SASL ones.
     pub require_auth: bool,
+    /// TLS settings on the TLS listener (`SSL`).
+    pub tls: Option<Tls>,
 }
 
 impl Listener {
@@ -24,6 +28,7 @@ impl Listener {
             advertised_host: advertised_host.to_string(),
             advertised_port,
             require_auth: false,
+            tls: None,
         }
     }
 
@@ -32,6 +37,16 @@ impl Listener {
         Listener {
             name: "SASL_PLAINTEXT".into(),
             require_auth: true,
+            ..Listener::open(advertised_host, advertised_port)
+        }
+    }
+
+    /// TLS, with a client certificate or SASL (SSL and SASL_SSL in one).
+    pub fn tls(advertised_host: &str, advertised_port: i32, tls: Tls) -> Listener {
+        Listener {
+            name: "SSL".into(),
+            require_auth: true,
+            tls: Some(tls),
             ..Listener::open(advertised_host, advertised_port)
         }
     }

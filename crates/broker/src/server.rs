@@ -52,8 +52,15 @@ impl Server {
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let _ = stream.set_nodelay(true);
-                        let conn = Connection::new(stream, peer, self.ctx.clone(), self.settings.clone(), shutdown.clone());
-                        tokio::spawn(conn.run());
+                        let (ctx, settings) = (self.ctx.clone(), self.settings.clone());
+                        match settings.tls.clone() {
+                            Some(tls) => {
+                                tokio::spawn(crate::tls::serve(tls, stream, peer, ctx, settings, shutdown.clone()));
+                            }
+                            None => {
+                                tokio::spawn(Connection::new(stream, peer, ctx, settings, shutdown.clone()).run());
+                            }
+                        }
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.

@@ -64,6 +64,15 @@ pub struct DevArgs {
     /// operator; may be repeated.
     #[arg(long = "superuser")]
     pub superusers: Vec<String>,
+    /// TLS Kafka listener, with --multi-tenant: mTLS or SASL_SSL [default:
+    /// the Kafka listener's host, its port + 1].
+    #[arg(long)]
+    pub kafka_tls_addr: Option<String>,
+    /// Another name or address the broker certificate is valid for, besides
+    /// the advertised host, localhost, 127.0.0.1, ::1 and the machine's
+    /// hostname; may be repeated.
+    #[arg(long = "tls-san")]
+    pub tls_sans: Vec<String>,
 }
 
 /// The same settings in a config file.
@@ -85,6 +94,8 @@ struct FileConfig {
     multi_tenant: Option<bool>,
     plans: Option<PathBuf>,
     superusers: Option<Vec<String>>,
+    kafka_tls_addr: Option<String>,
+    tls_sans: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -105,6 +116,9 @@ pub struct DevConfig {
     pub multi_tenant: bool,
     pub plans: Option<PathBuf>,
     pub superusers: Vec<String>,
+    /// Where the TLS listener binds (used only with `multi_tenant`).
+    pub kafka_tls_addr: String,
+    pub tls_sans: Vec<String>,
 }
 
 impl DevArgs {
@@ -154,12 +168,23 @@ impl DevArgs {
                 && group_consumer_heartbeat_interval_ms < group_consumer_session_timeout_ms,
             "group-consumer-heartbeat-interval-ms must be positive and below group-consumer-session-timeout-ms"
         );
+        let kafka_addr = self
+            .kafka_addr
+            .or(file.kafka_addr)
+            .unwrap_or_else(|| "127.0.0.1:9092".into());
+        let kafka_tls_addr = match self.kafka_tls_addr.or(file.kafka_tls_addr) {
+            Some(addr) => addr,
+            None => next_port(&kafka_addr)?,
+        };
         Ok(DevConfig {
             data_dir,
-            kafka_addr: self
-                .kafka_addr
-                .or(file.kafka_addr)
-                .unwrap_or_else(|| "127.0.0.1:9092".into()),
+            kafka_addr,
+            kafka_tls_addr,
+            tls_sans: if self.tls_sans.is_empty() {
+                file.tls_sans.unwrap_or_default()
+            } else {
+                self.tls_sans
+            },
             http_addr: self
                 .http_addr
                 .or(file.http_addr)
@@ -190,6 +215,24 @@ impl DevArgs {
     }
 }
 
+/// The TLS listener's default: the Kafka listener's host, its port + 1
+/// (port 0, any free port, stays 0).
+fn next_port(kafka_addr: &str) -> anyhow::Result<String> {
+    let (host, port) = kafka_addr
+        .rsplit_once(':')
+        .with_context(|| format!("kafka address `{kafka_addr}` is not HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("kafka address `{kafka_addr}` has no valid port"))?;
+    let tls_port = match port {
+        0 => 0,
+        p => p.checked_add(1).with_context(|| {
+            format!("kafka port {p} has no next port for TLS; set --kafka-tls-addr")
+        })?,
+    };
+    Ok(format!("{host}:{tls_port}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +253,7 @@ mod tests {
         assert_eq!(c.http_addr, "127.0.0.1:9999");
         assert_eq!(c.catalog, "sqlite:///tmp/x/catalog.db");
         assert_eq!(c.objects, "file:///tmp/x/objects");
+        assert_eq!(c.kafka_tls_addr, "127.0.0.1:1235");
 
         std::fs::write(&path, "no-such-setting = 1\n").unwrap();
         let e = DevArgs {
@@ -219,5 +263,34 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(format!("{e:#}").contains("no-such-setting"));
+    }
+
+    #[test]
+    fn tls_settings_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sluice.toml");
+        std::fs::write(
+            &path,
+            "kafka-addr = \"[::1]:0\"\ntls-sans = [\"kafka.example\"]\n",
+        )
+        .unwrap();
+        let c = DevArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.kafka_tls_addr, "[::1]:0");
+        assert_eq!(c.tls_sans, vec!["kafka.example".to_string()]);
+        let c = DevArgs {
+            config: Some(path),
+            kafka_tls_addr: Some("0.0.0.0:9443".into()),
+            tls_sans: vec!["a.example".into(), "10.0.0.7".into()],
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(c.kafka_tls_addr, "0.0.0.0:9443");
+        assert_eq!(c.tls_sans.len(), 2);
     }
 }

@@ -10,10 +10,12 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_broker::groups::GroupConfig;
 use sluice_broker::{BrokerConfig, BrokerContext, Listener, Server};
 use sluice_storage::{Storage, StorageOptions};
+use sluice_tenancy::pki::Pki;
 use sluice_tenancy::{OperatorCredential, Plans, Sealer, Tenancy, TenancyOptions};
 use tokio::sync::watch;
 
 use crate::config::DevConfig;
+use crate::tls;
 
 pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
@@ -54,7 +56,12 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
         groups: group_config(&config),
         ..BrokerConfig::default()
     };
-    let tenancy = open_tenancy(&config, &storage).await?;
+    let pki = if config.multi_tenant {
+        Some(tls::load_pki(&config, &advertised_host)?)
+    } else {
+        None
+    };
+    let tenancy = open_tenancy(&config, &storage, pki.clone()).await?;
     // Port 0 (tests) is advertised as the port bound.
     let port = kafka_listener_addr.port() as i32;
     let listener = if config.multi_tenant {
@@ -64,17 +71,24 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = BrokerContext::new(broker_config, storage.clone(), tenancy);
+    let tls_server = match &pki {
+        Some(pki) => Some(tls::bind(&config, &advertised_host, pki, ctx.clone()).await?),
+        None => None,
+    };
     let server = Server::bind(&config.kafka_addr, ctx, listener)
         .await
         .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
-    // Where tenants' clients connect; KAFKA_URL (TLS) stays empty until the
-    // broker has a TLS listener.
+    // Where tenants' clients connect: KAFKA_URL is the TLS listener.
+    let kafka_url = match &tls_server {
+        Some(tls) => Some(format!("{advertised_host}:{}", tls.local_addr()?.port())),
+        None => None,
+    };
     let service = sluice_control::ServiceInfo {
-        kafka_url: None,
+        kafka_url,
         kafka_plaintext_url: format!("{advertised_host}:{}", server.local_addr()?.port()),
     };
     serve(
-        server,
+        (server, tls_server),
         config,
         storage,
         metrics,
@@ -91,7 +105,11 @@ pub const OPERATOR_USER: &str = "admin";
 /// Tenancy: open (everyone the anonymous superuser) unless `--multi-tenant`,
 /// which loads the plans and the operator token (created on first start in
 /// `<data-dir>/operator.token`, readable only by its owner).
-async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Result<Arc<Tenancy>> {
+async fn open_tenancy(
+    config: &DevConfig,
+    storage: &Arc<Storage>,
+    pki: Option<Arc<Pki>>,
+) -> anyhow::Result<Arc<Tenancy>> {
     let plans = match &config.plans {
         Some(path) => Plans::with_file(path)?,
         None => Plans::built_in(),
@@ -124,7 +142,7 @@ async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Res
             plans,
             operator,
             superusers: config.superusers.clone(),
-            pki: None,
+            pki,
             sealer,
         },
     )
@@ -164,8 +182,9 @@ fn operator_token(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// `servers`: the Kafka listener and, with --multi-tenant, the TLS one.
 async fn serve(
-    server: Server,
+    (server, tls_server): (Server, Option<Server>),
     config: DevConfig,
     storage: Arc<Storage>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
@@ -191,6 +210,9 @@ async fn serve(
     if restored > 0 {
         tracing::info!(groups = restored, "restored consumer groups");
     }
+    if let Some(tls) = &tls_server {
+        tracing::info!(kafka_tls = %tls.local_addr()?, "TLS listener: mTLS or SASL_SSL");
+    }
     let plane = sluice_control::ControlPlane {
         tenancy: server.context().tenancy.clone(),
         storage: storage.clone(),
@@ -198,12 +220,16 @@ async fn serve(
         service: Arc::new(service),
     };
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
+    let tls_task = tls_server.map(|s| tokio::spawn(s.run(shutdown_rx.clone())));
     let http_task = tokio::spawn(sluice_control::serve(http, metrics, plane, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     let _ = kafka_task.await;
+    if let Some(task) = tls_task {
+        let _ = task.await;
+    }
     // Connections stop reading at once; give queued appends a moment to
     // reach the group commit before it drains.
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -8,6 +8,7 @@ mod dev;
 mod groups;
 mod output;
 mod tenants;
+mod tls;
 
 use clap::{Parser, Subcommand};
 
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a broker with embedded storage (SQLite catalog, local objects).
-    Dev(config::DevArgs),
+    Dev(Box<config::DevArgs>),
     /// Consumer groups of a running broker: list, describe; a tenant's
     /// explicit groups: create, destroy.
     Groups {
@@ -65,7 +66,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let operated = match cli.command {
-        Command::Dev(args) => return run_broker(args),
+        Command::Dev(args) => return run_broker(*args),
         Command::Groups { command, api } => groups::run(command, &api),
         Command::Tenants { command, api } => tenants::run(command, &api),
         Command::Credentials { command, api } => credentials::run(command, &api),
