@@ -13,6 +13,7 @@ pub mod names;
 pub mod pki;
 pub mod plan;
 pub mod principal;
+pub mod quota;
 pub mod scram;
 mod service;
 
