@@ -49,3 +49,84 @@ pub fn can_describe_topic(ctx: &BrokerContext, session: &Session, topic: &str) -
     )
     .is_ok()
 }
+
+/// A tenant session's plan and what the tenant holds now.
+pub struct TenantScope {
+    pub tenant: String,
+    pub prefix: String,
+    pub plan: std::sync::Arc<sluice_tenancy::Plan>,
+    pub usage: sluice_tenancy::limits::TopicUsage,
+}
+
+/// The guard rails that apply to the session: `None` for operators and
+/// open brokers, whose requests only Kafka's own rules limit.
+pub fn tenant_scope(ctx: &BrokerContext, session: &Session) -> Option<TenantScope> {
+    let principal = session.principal.as_ref()?;
+    if principal.superuser {
+        return None;
+    }
+    let (tenant, plan) = ctx.tenancy.principal_plan(principal)?;
+    let prefix = sluice_tenancy::names::prefix(&tenant);
+    let mut usage = sluice_tenancy::limits::TopicUsage::default();
+    for t in ctx.storage.topics() {
+        if t.name.starts_with(&prefix) {
+            usage.topics += 1;
+            usage.partitions += t.partition_count().max(0) as u32;
+        }
+    }
+    Some(TenantScope {
+        tenant,
+        prefix,
+        plan,
+        usage,
+    })
+}
+
+/// The Kafka error code of a guard-rail refusal.
+pub fn refusal_code(r: &sluice_tenancy::limits::Refusal) -> sluice_protocol::ErrorCode {
+    use sluice_tenancy::limits::Refusal;
+    match r {
+        Refusal::Policy(_) | Refusal::Config(_) => sluice_protocol::ErrorCode::PolicyViolation,
+        Refusal::Partitions(_) => sluice_protocol::ErrorCode::InvalidPartitions,
+    }
+}
+
+/// Whether the session may do `operation` on a consumer group: its ACLs,
+/// and, when `bring_into_use` (finding, joining, committing) on a plan with
+/// explicit groups, that the group was created first.
+pub async fn group_access(
+    ctx: &BrokerContext,
+    session: &Session,
+    operation: Operation,
+    group: &str,
+    bring_into_use: bool,
+) -> Result<(), (sluice_protocol::ErrorCode, String)> {
+    use sluice_protocol::ErrorCode;
+    authorize(ctx, session, operation, ResourceType::Group, group)
+        .map_err(|m| (ErrorCode::GroupAuthorizationFailed, m))?;
+    if !bring_into_use {
+        return Ok(());
+    }
+    let Some(scope) = tenant_scope(ctx, session) else {
+        return Ok(());
+    };
+    if !scope.plan.explicit_groups {
+        return Ok(());
+    }
+    match ctx.storage.catalog().group_exists(group).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let short = group.strip_prefix(&scope.prefix).unwrap_or(group);
+            let message = format!(
+                "consumer group `{group}` does not exist: on plan `{}` groups are created before use; run `sluice groups create {short} --tenant {}`",
+                scope.plan.name, scope.tenant
+            );
+            tracing::warn!(principal = ?session.principal.as_ref().map(|p| &p.name), group, "refused: {message}");
+            Err((ErrorCode::GroupAuthorizationFailed, message))
+        }
+        Err(e) => Err((
+            ErrorCode::CoordinatorNotAvailable,
+            format!("checking group `{group}`: {e}"),
+        )),
+    }
+}

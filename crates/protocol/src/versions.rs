@@ -54,6 +54,10 @@ pub const SERVED_APIS: &[ServedApi] = &[
     // every client we support uses v1 with SaslAuthenticate.
     api(ApiKey::SaslHandshake, 1, 1),
     api(ApiKey::SaslAuthenticate, 0, 2),
+    // v0 predates prefixed patterns; Kafka 4 serves from v1.
+    api(ApiKey::DescribeAcls, 1, 3),
+    api(ApiKey::CreateAcls, 1, 3),
+    api(ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The served range for an API key, if we serve it at all.

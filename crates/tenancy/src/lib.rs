@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod error;
+pub mod limits;
 pub mod names;
 pub mod pki;
 pub mod plan;

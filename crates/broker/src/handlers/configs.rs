@@ -18,8 +18,13 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::topic_config::{Kind, TopicConfig, TOPIC_CONFIGS};
 use sluice_storage::StorageError;
 
+use sluice_tenancy::acl::{Operation, ResourceType};
+use sluice_tenancy::limits;
+
 use super::{config_map, count_error, storage_error, text, RequestMeta};
+use crate::authz::{authorize, authorize_cluster, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -42,6 +47,7 @@ fn config_type(kind: Kind) -> i8 {
 
 pub fn describe(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: DescribeConfigsRequest,
     meta: RequestMeta,
 ) -> DescribeConfigsResponse {
@@ -57,6 +63,18 @@ pub fn describe(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            let allowed = match r.resource_type {
+                TOPIC => authorize(ctx, session, Operation::DescribeConfigs, ResourceType::Topic, &r.resource_name)
+                    .map_err(|m| (ErrorCode::TopicAuthorizationFailed, m)),
+                BROKER => authorize_cluster(ctx, session, Operation::DescribeConfigs)
+                    .map_err(|m| (ErrorCode::ClusterAuthorizationFailed, m)),
+                _ => Ok(()),
+            };
+            if let Err((code, message)) = allowed {
+                return result
+                    .with_error_code(count_error(meta, code))
+                    .with_error_message(Some(text(message)));
+            }
             match r.resource_type {
                 TOPIC => match ctx.storage.topic(&r.resource_name) {
                     Ok(topic) => {
@@ -154,9 +172,38 @@ fn topic_resource(meta: RequestMeta, resource_type: i8) -> Result<(), (i16, Opti
     }
 }
 
+/// Whether the session may set these configs on a topic: ALTER_CONFIGS on
+/// it, and for tenants the plan's guard rails on each config set.
+fn may_alter<'a>(
+    ctx: &BrokerContext,
+    session: &Session,
+    meta: RequestMeta,
+    topic: &str,
+    set: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<(), (i16, Option<StrBytes>)> {
+    let refuse = |code, message: String| (count_error(meta, code), Some(text(message)));
+    authorize(
+        ctx,
+        session,
+        Operation::AlterConfigs,
+        ResourceType::Topic,
+        topic,
+    )
+    .map_err(|m| refuse(ErrorCode::TopicAuthorizationFailed, m))?;
+    if let Some(scope) = tenant_scope(ctx, session) {
+        let configs: BTreeMap<String, String> = set
+            .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_string()))
+            .collect();
+        limits::check_configs(&scope.plan, &configs)
+            .map_err(|r| refuse(refusal_code(&r), r.to_string()))?;
+    }
+    Ok(())
+}
+
 /// AlterConfigs replaces a topic's whole set of explicit configs.
 pub async fn alter(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: AlterConfigsRequest,
     meta: RequestMeta,
 ) -> AlterConfigsResponse {
@@ -165,7 +212,13 @@ pub async fn alter(
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
-        let outcome = match topic_resource(meta, r.resource_type) {
+        let set = r
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.as_str(), Some(c.value.as_ref()?.as_str()))));
+        let outcome = match topic_resource(meta, r.resource_type)
+            .and_then(|()| may_alter(ctx, session, meta, &r.resource_name, set))
+        {
             Err(e) => Err(e),
             Ok(()) => {
                 let configs = config_map(r.configs.iter().map(|c| (&c.name, c.value.as_ref())));
@@ -187,6 +240,7 @@ pub async fn alter(
 /// individual configs, leaving the others as they are.
 pub async fn incremental_alter(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: IncrementalAlterConfigsRequest,
     meta: RequestMeta,
 ) -> IncrementalAlterConfigsResponse {
@@ -195,7 +249,15 @@ pub async fn incremental_alter(
         let response = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
-        let outcome = match topic_resource(meta, r.resource_type) {
+        // Deletions return a config to its default; only values set are checked.
+        let set = r
+            .configs
+            .iter()
+            .filter(|c| c.config_operation != 1)
+            .map(|c| (c.name.as_str(), c.value.as_ref().map(|v| v.as_str())));
+        let outcome = match topic_resource(meta, r.resource_type)
+            .and_then(|()| may_alter(ctx, session, meta, &r.resource_name, set))
+        {
             Err(e) => Err(e),
             Ok(()) => match ctx.storage.topic(&r.resource_name) {
                 Err(e) => Err(storage_error(meta, &e)),

@@ -14,11 +14,15 @@ use sluice_protocol::ErrorCode;
 use uuid::Uuid;
 
 use super::{count_error, text, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::groups::{Group, TopicPartition};
+use crate::session::Session;
+use sluice_tenancy::acl::{Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: ConsumerGroupDescribeRequest,
     meta: RequestMeta,
 ) -> ConsumerGroupDescribeResponse {
@@ -44,6 +48,14 @@ pub async fn handle(
                     .with_error_code(count_error(meta, ErrorCode::GroupIdNotFound))
                     .with_error_message(Some(text(message)))
             };
+            if let Err(message) =
+                authorize(ctx, session, Operation::Describe, ResourceType::Group, &id)
+            {
+                return base
+                    .clone()
+                    .with_error_code(count_error(meta, ErrorCode::GroupAuthorizationFailed))
+                    .with_error_message(Some(text(message)));
+            }
             let live = ctx.groups.group(&id);
             let guard = live
                 .as_ref()

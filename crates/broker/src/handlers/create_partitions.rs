@@ -6,17 +6,46 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use sluice_protocol::ErrorCode;
 
+use sluice_tenancy::acl::{Operation, ResourceType};
+use sluice_tenancy::limits;
+
 use super::{count_error, storage_error, text, RequestMeta};
+use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: CreatePartitionsRequest,
     meta: RequestMeta,
 ) -> CreatePartitionsResponse {
+    let mut scope = tenant_scope(ctx, session);
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+        let refuse = |code: ErrorCode, message: String| {
+            result
+                .clone()
+                .with_error_code(count_error(meta, code))
+                .with_error_message(Some(text(message)))
+        };
+        if let Err(message) =
+            authorize(ctx, session, Operation::Alter, ResourceType::Topic, &t.name)
+        {
+            results.push(refuse(ErrorCode::TopicAuthorizationFailed, message));
+            continue;
+        }
+        if let (Some(s), Ok(topic)) = (&mut scope, ctx.storage.topic(&t.name)) {
+            let current = topic.partition_count();
+            if let Err(r) = limits::check_more_partitions(&s.plan, s.usage, current, t.count) {
+                results.push(refuse(refusal_code(&r), r.to_string()));
+                continue;
+            }
+            if !req.validate_only {
+                s.usage.partitions += (t.count - current).max(0) as u32;
+            }
+        }
         if t.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
             results.push(
                 result

@@ -9,8 +9,13 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use sluice_protocol::ErrorCode;
 use uuid::Uuid;
 
+use sluice_tenancy::acl::{Operation, ResourceType};
+use sluice_tenancy::limits;
+
 use super::{config_map, count_error, storage_error, text, RequestMeta};
+use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 /// Replication is the object store's job; clients asking for up to three
 /// replicas (a common default of managed services) are served.
@@ -18,9 +23,11 @@ const MAX_REPLICATION_FACTOR: i16 = 3;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: CreateTopicsRequest,
     meta: RequestMeta,
 ) -> CreateTopicsResponse {
+    let mut scope = tenant_scope(ctx, session);
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.to_string();
@@ -31,6 +38,11 @@ pub async fn handle(
                 .with_error_code(count_error(meta, code))
                 .with_error_message(Some(text(message)))
         };
+        if let Err(message) = authorize(ctx, session, Operation::Create, ResourceType::Topic, &name)
+        {
+            results.push(refuse(ErrorCode::TopicAuthorizationFailed, message));
+            continue;
+        }
         if t.replication_factor == 0
             || t.replication_factor < -1
             || t.replication_factor > MAX_REPLICATION_FACTOR
@@ -52,18 +64,30 @@ pub async fn handle(
             ));
             continue;
         }
-        let partitions = if t.num_partitions == -1 {
-            ctx.config.default_partitions
-        } else {
-            t.num_partitions
+        let mut configs = config_map(t.configs.iter().map(|c| (&c.name, c.value.as_ref())));
+        let partitions = match &scope {
+            Some(s) => {
+                match limits::check_new_topic(&s.plan, s.usage, t.num_partitions, &mut configs) {
+                    Ok(n) => n,
+                    Err(r) => {
+                        results.push(refuse(refusal_code(&r), r.to_string()));
+                        continue;
+                    }
+                }
+            }
+            None if t.num_partitions == -1 => ctx.config.default_partitions,
+            None => t.num_partitions,
         };
-        let configs = config_map(t.configs.iter().map(|c| (&c.name, c.value.as_ref())));
         match ctx
             .storage
             .create_topic(&name, partitions, configs.clone(), req.validate_only)
             .await
         {
             Ok(created) => {
+                if let (Some(s), Some(_)) = (&mut scope, &created) {
+                    s.usage.topics += 1;
+                    s.usage.partitions += partitions as u32;
+                }
                 let uuid = created
                     .as_ref()
                     .map(|t| Uuid::from_bytes(t.uuid))

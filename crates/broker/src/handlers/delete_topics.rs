@@ -6,11 +6,17 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-use super::{storage_error, RequestMeta};
+use sluice_protocol::ErrorCode;
+use sluice_tenancy::acl::{Operation, ResourceType};
+
+use super::{count_error, storage_error, text, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: DeleteTopicsRequest,
     meta: RequestMeta,
 ) -> DeleteTopicsResponse {
@@ -23,6 +29,15 @@ pub async fn handle(
     let mut responses = Vec::with_capacity(names.len());
     for name in names {
         let result = DeletableTopicResult::default().with_name(Some(name.clone()));
+        if let Err(message) = authorize(ctx, session, Operation::Delete, ResourceType::Topic, &name)
+        {
+            responses.push(
+                result
+                    .with_error_code(count_error(meta, ErrorCode::TopicAuthorizationFailed))
+                    .with_error_message(Some(text(message))),
+            );
+            continue;
+        }
         let uuid = ctx
             .storage
             .topic(&name)

@@ -8,11 +8,15 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, Gr
 use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::groups::Group;
+use crate::session::Session;
+use sluice_tenancy::acl::{Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: DescribeGroupsRequest,
     meta: RequestMeta,
 ) -> DescribeGroupsResponse {
@@ -30,6 +34,10 @@ pub async fn handle(
                 .as_ref()
                 .map(|g| g.lock().unwrap_or_else(|p| p.into_inner()));
             let base = DescribedGroup::default().with_group_id(GroupId(id.0.clone()));
+            if authorize(ctx, session, Operation::Describe, ResourceType::Group, &id).is_err() {
+                return base
+                    .with_error_code(count_error(meta, ErrorCode::GroupAuthorizationFailed));
+            }
             match guard.as_deref() {
                 Some(Group::Classic(c)) if !c.is_empty() => base
                     .with_group_state(text(c.state.name()))

@@ -12,16 +12,61 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use sluice_storage::StorageError;
 use tokio::time::Instant;
 
-use super::{storage_error, Reply, RequestMeta};
+use sluice_protocol::ErrorCode;
+use sluice_tenancy::acl::{Operation, ResourceType};
+
+use super::{count_error, storage_error, Reply, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 /// A broker-side cap on how long a fetch may wait, whatever it asks for.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 
-pub fn handle(ctx: &Arc<BrokerContext>, req: FetchRequest, meta: RequestMeta) -> Reply {
+pub fn handle(
+    ctx: &Arc<BrokerContext>,
+    session: &Session,
+    mut req: FetchRequest,
+    meta: RequestMeta,
+) -> Reply {
+    // Topics the principal may not read are answered at once and never
+    // polled; Fetch carries no error message, the code says it.
+    let (allowed, refused): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut req.topics).into_iter().partition(|t| {
+            authorize(ctx, session, Operation::Read, ResourceType::Topic, &t.topic).is_ok()
+        });
+    req.topics = allowed;
+    let refused: Vec<_> = refused
+        .into_iter()
+        .map(|t| {
+            FetchableTopicResponse::default()
+                .with_topic(t.topic.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            PartitionData::default()
+                                .with_partition_index(p.partition)
+                                .with_error_code(count_error(
+                                    meta,
+                                    ErrorCode::TopicAuthorizationFailed,
+                                ))
+                                .with_high_watermark(-1)
+                                .with_last_stable_offset(-1)
+                                .with_log_start_offset(-1)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
     let ctx = ctx.clone();
     Reply::Later(
-        async move { meta.encode(ResponseKind::Fetch(fetch(&ctx, req, meta).await)) }.boxed(),
+        async move {
+            let mut response = fetch(&ctx, req, meta).await;
+            response.responses.extend(refused);
+            meta.encode(ResponseKind::Fetch(response))
+        }
+        .boxed(),
     )
 }
 

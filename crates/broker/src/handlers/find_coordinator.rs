@@ -19,6 +19,7 @@ pub fn handle(
     session: &Session,
     req: FindCoordinatorRequest,
     meta: RequestMeta,
+    refused_groups: &std::collections::BTreeMap<String, (ErrorCode, String)>,
 ) -> FindCoordinatorResponse {
     let c = &ctx.config;
     let l = &session.listener;
@@ -28,6 +29,8 @@ pub fn handle(
                 ErrorCode::CoordinatorNotAvailable,
                 "transactions are not supported yet",
             ))
+        } else if let Some((code, message)) = refused_groups.get(key) {
+            Some((*code, message.as_str()))
         } else if key.is_empty() {
             Some((ErrorCode::InvalidRequest, "the group id is empty"))
         } else {

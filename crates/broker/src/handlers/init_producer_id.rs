@@ -9,11 +9,16 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use sluice_protocol::ErrorCode;
 use sluice_storage::catalog::ProducerIdAndEpoch;
 
+use sluice_tenancy::acl::Operation;
+
 use super::{count_error, storage_error, RequestMeta};
+use crate::authz::authorize_cluster;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: InitProducerIdRequest,
     meta: RequestMeta,
 ) -> InitProducerIdResponse {
@@ -31,6 +36,10 @@ pub async fn handle(
             meta,
             ErrorCode::TransactionalIdAuthorizationFailed,
         ));
+    }
+    if let Err(reason) = authorize_cluster(ctx, session, Operation::IdempotentWrite) {
+        tracing::warn!(%reason, "InitProducerId refused");
+        return refused(count_error(meta, ErrorCode::ClusterAuthorizationFailed));
     }
     let held = (req.producer_id.0 >= 0 && req.producer_epoch >= 0).then_some(ProducerIdAndEpoch {
         producer_id: req.producer_id.0,

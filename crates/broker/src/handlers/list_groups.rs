@@ -9,9 +9,12 @@ use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, RequestMeta};
 use crate::context::BrokerContext;
+use crate::session::Session;
+use sluice_tenancy::acl::{Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: ListGroupsRequest,
     meta: RequestMeta,
 ) -> ListGroupsResponse {
@@ -27,8 +30,23 @@ pub async fn handle(
     let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };
+    // Only the groups the principal may describe (not counted as denials).
+    let visible = |group: &str| {
+        session.principal.as_ref().is_some_and(|p| {
+            ctx.tenancy
+                .authorize(
+                    p,
+                    &session.host(),
+                    Operation::Describe,
+                    ResourceType::Group,
+                    group,
+                )
+                .is_ok()
+        })
+    };
     let listed = groups
         .into_iter()
+        .filter(|g| visible(&g.group_id))
         .filter(|g| {
             wanted(&req.states_filter, &g.state) && wanted(&req.types_filter, &g.group_type)
         })

@@ -10,19 +10,33 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::{storage_error, RequestMeta};
+use sluice_protocol::ErrorCode;
+
+use super::{count_error, storage_error, RequestMeta};
+use crate::authz::can_describe_topic;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: ListOffsetsRequest,
     meta: RequestMeta,
 ) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
+        let allowed = can_describe_topic(ctx, session, &t.name);
         for p in t.partitions {
             let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            if !allowed {
+                partitions.push(
+                    r.with_error_code(count_error(meta, ErrorCode::TopicAuthorizationFailed))
+                        .with_offset(-1)
+                        .with_timestamp(-1),
+                );
+                continue;
+            }
             partitions.push(
                 match ctx
                     .storage

@@ -12,14 +12,13 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::storage::Topic;
 use uuid::Uuid;
 
+use sluice_tenancy::acl::{Operation, ResourceType};
+
 use super::{count_error, text, RequestMeta};
+use crate::authz::{authorize, can_describe_topic};
 use crate::context::BrokerContext;
 use crate::session::Session;
 
-/// Kafka's ACL operation bits for everything a topic allows (read, write,
-/// create, delete, alter, describe, describe configs, alter configs).
-pub const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// What Kafka reports when authorized operations were not requested.
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
@@ -30,10 +29,12 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> MetadataResponse {
     let storage = &ctx.storage;
-    let ops = if req.include_topic_authorized_operations {
-        ALL_TOPIC_OPERATIONS
-    } else {
-        OPERATIONS_NOT_REQUESTED
+    let ops = |topic: &str| {
+        if req.include_topic_authorized_operations {
+            authorized_operations(ctx, session, topic)
+        } else {
+            OPERATIONS_NOT_REQUESTED
+        }
     };
     // v0 asks for all topics with an empty list; v1+ with null.
     let wanted = match req.topics {
@@ -41,14 +42,19 @@ pub async fn handle(
         _ => None,
     };
     let topics = match wanted {
+        // Everything the principal may see, and nothing else.
         None => storage
             .topics()
             .iter()
-            .map(|t| describe(ctx, t, ops))
+            .filter(|t| can_describe_topic(ctx, session, &t.name))
+            .map(|t| describe(ctx, t, ops(&t.name)))
             .collect(),
         Some(requested) => {
-            // Before v4 the flag does not exist and topics are always created.
+            // Before v4 the flag does not exist and topics are always
+            // created. Tenants create topics explicitly, never by asking.
+            let tenant = session.principal.as_ref().is_some_and(|p| !p.superuser);
             let may_create = ctx.config.auto_create_topics
+                && !tenant
                 && (req.allow_auto_topic_creation || meta.api_version < 4);
             let mut out = Vec::with_capacity(requested.len());
             for r in requested {
@@ -71,6 +77,18 @@ pub async fn handle(
                     },
                     (None, true) => continue,
                 };
+                if !can_describe_topic(ctx, session, &name) {
+                    out.push(
+                        MetadataResponseTopic::default()
+                            .with_name(Some(TopicName(StrBytes::from_string(name))))
+                            .with_error_code(count_error(
+                                meta,
+                                ErrorCode::TopicAuthorizationFailed,
+                            )),
+                    );
+                    continue;
+                }
+                let ops = ops(&name);
                 out.push(topic_metadata(ctx, &name, may_create, ops, meta).await);
             }
             out
@@ -87,6 +105,24 @@ pub async fn handle(
         .with_controller_id(BrokerId(c.node_id))
         .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
         .with_topics(topics)
+}
+
+/// Kafka's bit set of the operations the session may do on a topic.
+fn authorized_operations(ctx: &BrokerContext, session: &Session, topic: &str) -> i32 {
+    use Operation as O;
+    [
+        O::Read,
+        O::Write,
+        O::Create,
+        O::Delete,
+        O::Alter,
+        O::Describe,
+        O::DescribeConfigs,
+        O::AlterConfigs,
+    ]
+    .into_iter()
+    .filter(|op| authorize(ctx, session, *op, ResourceType::Topic, topic).is_ok())
+    .fold(0, |bits, op| bits | (1 << op.code()))
 }
 
 async fn topic_metadata(

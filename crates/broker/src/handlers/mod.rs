@@ -2,6 +2,7 @@
 //! crate did), checks the request, delegates to storage, and builds the
 //! response; [`dispatch`] encodes it.
 
+pub mod acls;
 pub mod api_versions;
 pub mod configs;
 pub mod consumer_group_describe;
@@ -40,8 +41,10 @@ use sluice_protocol::response::encode_response;
 use sluice_protocol::ErrorCode;
 use sluice_storage::StorageError;
 
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
 /// A handler's answer: ready now, or after waiting (commit, long poll).
 pub enum Reply {
@@ -139,74 +142,164 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         RequestKind::Metadata(r) => ready(ResponseKind::Metadata(
             metadata::handle(ctx, session_ref, r, meta).await,
         )),
-        RequestKind::Produce(r) => produce::handle(ctx, r, meta).await,
+        RequestKind::Produce(r) => produce::handle(ctx, session_ref, r, meta).await,
         RequestKind::Fetch(r) => {
-            crate::quota::after_fetch(tenant, mute, fetch::handle(ctx, r, meta))
+            crate::quota::after_fetch(tenant, mute, fetch::handle(ctx, session_ref, r, meta))
         }
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(
-            list_offsets::handle(ctx, r, meta).await,
+            list_offsets::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::CreateTopics(r) => ready(ResponseKind::CreateTopics(
-            create_topics::handle(ctx, r, meta).await,
+            create_topics::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::DeleteTopics(r) => ready(ResponseKind::DeleteTopics(
-            delete_topics::handle(ctx, r, meta).await,
+            delete_topics::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::CreatePartitions(r) => ready(ResponseKind::CreatePartitions(
-            create_partitions::handle(ctx, r, meta).await,
+            create_partitions::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(
-            ctx, r, meta,
+            ctx,
+            session_ref,
+            r,
+            meta,
         ))),
         RequestKind::AlterConfigs(r) => ready(ResponseKind::AlterConfigs(
-            configs::alter(ctx, r, meta).await,
+            configs::alter(ctx, session_ref, r, meta).await,
         )),
         RequestKind::IncrementalAlterConfigs(r) => ready(ResponseKind::IncrementalAlterConfigs(
-            configs::incremental_alter(ctx, r, meta).await,
+            configs::incremental_alter(ctx, session_ref, r, meta).await,
         )),
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
             describe_cluster::handle(ctx, session_ref, r),
         )),
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
-            init_producer_id::handle(ctx, r, meta).await,
+            init_producer_id::handle(ctx, session_ref, r, meta).await,
         )),
-        RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
-            find_coordinator::handle(ctx, session_ref, r, meta),
-        )),
-        RequestKind::JoinGroup(r) => join_group::handle(ctx, r, meta, client()),
-        RequestKind::SyncGroup(r) => sync_group::handle(ctx, r, meta),
+        RequestKind::FindCoordinator(r) => {
+            let mut refused = std::collections::BTreeMap::new();
+            if r.key_type == 0 {
+                let keys: Vec<String> = if meta.api_version >= 4 {
+                    r.coordinator_keys.iter().map(|k| k.to_string()).collect()
+                } else {
+                    vec![r.key.to_string()]
+                };
+                for key in keys {
+                    if let Err(e) =
+                        group_access(ctx, session_ref, Operation::Describe, &key, true).await
+                    {
+                        refused.insert(key, e);
+                    }
+                }
+            }
+            ready(ResponseKind::FindCoordinator(find_coordinator::handle(
+                ctx,
+                session_ref,
+                r,
+                meta,
+                &refused,
+            )))
+        }
+        RequestKind::JoinGroup(r) => {
+            match group_access(ctx, session_ref, Operation::Read, &r.group_id, true).await {
+                Ok(()) => join_group::handle(ctx, r, meta, client()),
+                Err((code, _)) => ready(ResponseKind::JoinGroup(
+                    kafka_protocol::messages::JoinGroupResponse::default()
+                        .with_error_code(count_error(meta, code))
+                        .with_generation_id(-1)
+                        .with_member_id(r.member_id),
+                )),
+            }
+        }
+        RequestKind::SyncGroup(r) => {
+            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
+                Ok(()) => sync_group::handle(ctx, r, meta),
+                Err((code, _)) => ready(ResponseKind::SyncGroup(
+                    kafka_protocol::messages::SyncGroupResponse::default()
+                        .with_error_code(count_error(meta, code)),
+                )),
+            }
+        }
         RequestKind::Heartbeat(r) => {
-            ready(ResponseKind::Heartbeat(heartbeat::handle(ctx, r, meta)))
+            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
+                Ok(()) => ready(ResponseKind::Heartbeat(heartbeat::handle(ctx, r, meta))),
+                Err((code, _)) => ready(ResponseKind::Heartbeat(
+                    kafka_protocol::messages::HeartbeatResponse::default()
+                        .with_error_code(count_error(meta, code)),
+                )),
+            }
         }
         RequestKind::LeaveGroup(r) => {
-            ready(ResponseKind::LeaveGroup(leave_group::handle(ctx, r, meta)))
+            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
+                Ok(()) => ready(ResponseKind::LeaveGroup(leave_group::handle(ctx, r, meta))),
+                Err((code, _)) => ready(ResponseKind::LeaveGroup(
+                    kafka_protocol::messages::LeaveGroupResponse::default()
+                        .with_error_code(count_error(meta, code)),
+                )),
+            }
         }
-        RequestKind::OffsetCommit(r) => ready(ResponseKind::OffsetCommit(
-            offset_commit::handle(ctx, r, meta).await,
-        )),
-        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
-            offset_fetch::handle(ctx, r, meta).await,
-        )),
-        RequestKind::OffsetDelete(r) => ready(ResponseKind::OffsetDelete(
-            offset_delete::handle(ctx, r, meta).await,
-        )),
-        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(
-            list_groups::handle(ctx, r, meta).await,
-        )),
-        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(
-            describe_groups::handle(ctx, r, meta).await,
-        )),
-        RequestKind::DeleteGroups(r) => ready(ResponseKind::DeleteGroups(
-            delete_groups::handle(ctx, r, meta).await,
-        )),
-        RequestKind::ConsumerGroupHeartbeat(r) => {
-            let client = client();
-            ready(ResponseKind::ConsumerGroupHeartbeat(
-                consumer_group_heartbeat::handle(ctx, r, meta, client),
+        RequestKind::OffsetCommit(r) => {
+            let access = group_access(ctx, session_ref, Operation::Read, &r.group_id, true).await;
+            ready(ResponseKind::OffsetCommit(
+                offset_commit::handle(ctx, session_ref, r, meta, access).await,
             ))
         }
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
+            offset_fetch::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::OffsetDelete(r) => {
+            match group_access(ctx, session_ref, Operation::Delete, &r.group_id, false).await {
+                Ok(()) => ready(ResponseKind::OffsetDelete(
+                    offset_delete::handle(ctx, session_ref, r, meta).await,
+                )),
+                Err((code, _)) => ready(ResponseKind::OffsetDelete(
+                    kafka_protocol::messages::OffsetDeleteResponse::default()
+                        .with_error_code(count_error(meta, code)),
+                )),
+            }
+        }
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(
+            list_groups::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(
+            describe_groups::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::DeleteGroups(r) => ready(ResponseKind::DeleteGroups(
+            delete_groups::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            // Joining (epoch 0) brings the group into use; later heartbeats
+            // only need the ACL.
+            let joining = r.member_epoch == 0;
+            match group_access(ctx, session_ref, Operation::Read, &r.group_id, joining).await {
+                Ok(()) => {
+                    let client = client();
+                    ready(ResponseKind::ConsumerGroupHeartbeat(
+                        consumer_group_heartbeat::handle(ctx, r, meta, client),
+                    ))
+                }
+                Err((code, message)) => ready(ResponseKind::ConsumerGroupHeartbeat(
+                    kafka_protocol::messages::ConsumerGroupHeartbeatResponse::default()
+                        .with_error_code(count_error(meta, code))
+                        .with_error_message(Some(text(message)))
+                        .with_member_epoch(-1),
+                )),
+            }
+        }
         RequestKind::ConsumerGroupDescribe(r) => ready(ResponseKind::ConsumerGroupDescribe(
-            consumer_group_describe::handle(ctx, r, meta).await,
+            consumer_group_describe::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::CreateAcls(r) => ready(ResponseKind::CreateAcls(
+            acls::create(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::DescribeAcls(r) => ready(ResponseKind::DescribeAcls(acls::describe(
+            ctx,
+            session_ref,
+            r,
+            meta,
+        ))),
+        RequestKind::DeleteAcls(r) => ready(ResponseKind::DeleteAcls(
+            acls::delete(ctx, session_ref, r, meta).await,
         )),
         other => {
             // The version table only admits the APIs above.

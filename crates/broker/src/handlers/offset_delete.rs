@@ -9,16 +9,23 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
 
 use super::{count_error, text, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
+use crate::session::Session;
+use sluice_tenancy::acl::{Operation, ResourceType};
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: OffsetDeleteRequest,
     meta: RequestMeta,
 ) -> OffsetDeleteResponse {
+    let readable =
+        |topic: &str| authorize(ctx, session, Operation::Read, ResourceType::Topic, topic).is_ok();
     let partitions = req
         .topics
         .iter()
+        .filter(|t| readable(&t.name))
         .flat_map(|t| {
             t.partitions
                 .iter()
@@ -31,7 +38,28 @@ pub async fn handle(
             return OffsetDeleteResponse::default().with_error_code(count_error(meta, code))
         }
     };
-    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
+    let mut topics: Vec<OffsetDeleteResponseTopic> = req
+        .topics
+        .iter()
+        .filter(|t| !readable(&t.name))
+        .map(|t| {
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(count_error(
+                                    meta,
+                                    sluice_protocol::ErrorCode::TopicAuthorizationFailed,
+                                ))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
     for ((topic, partition), error) in results {
         let p = OffsetDeleteResponsePartition::default()
             .with_partition_index(partition)

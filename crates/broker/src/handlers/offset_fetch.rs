@@ -11,13 +11,17 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse,
 use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::groups::offsets::CommittedOffset;
+use crate::session::Session;
+use sluice_tenancy::acl::{Operation, ResourceType};
 
 type Offsets = std::collections::BTreeMap<String, Vec<CommittedOffset>>;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: OffsetFetchRequest,
     meta: RequestMeta,
 ) -> OffsetFetchResponse {
@@ -27,7 +31,7 @@ pub async fn handle(
                 .map(|t| (t.name.to_string(), t.partition_indexes))
                 .collect()
         });
-        let (offsets, error) = fetch(ctx, &req.group_id, None, topics, meta).await;
+        let (offsets, error) = fetch(ctx, session, &req.group_id, None, topics, meta).await;
         let topics = offsets
             .into_iter()
             .map(|(name, parts)| {
@@ -66,7 +70,7 @@ pub async fn handle(
                 .map(|t| (t.name.to_string(), t.partition_indexes))
                 .collect()
         });
-        let (offsets, error) = fetch(ctx, &g.group_id, member, topics, meta).await;
+        let (offsets, error) = fetch(ctx, session, &g.group_id, member, topics, meta).await;
         let topics = offsets
             .into_iter()
             .map(|(name, parts)| {
@@ -100,11 +104,26 @@ pub async fn handle(
 /// consumer-protocol group (v9+) must fetch at its current epoch.
 async fn fetch(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     group_id: &str,
     member: Option<(String, i32)>,
     topics: Option<Vec<(String, Vec<i32>)>>,
     meta: RequestMeta,
 ) -> (Offsets, i16) {
+    if authorize(
+        ctx,
+        session,
+        Operation::Describe,
+        ResourceType::Group,
+        group_id,
+    )
+    .is_err()
+    {
+        return (
+            Offsets::new(),
+            count_error(meta, ErrorCode::GroupAuthorizationFailed),
+        );
+    }
     if let Some((member_id, epoch)) = member.filter(|(_, e)| *e >= 0) {
         if let Some(g) = ctx.groups.group(group_id) {
             let g = g.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,7 +135,11 @@ async fn fetch(
         }
     }
     match ctx.groups.fetch_offsets(group_id, topics).await {
-        Ok(offsets) => (offsets, 0),
+        // Offsets of topics the principal may not see are left out.
+        Ok(mut offsets) => {
+            offsets.retain(|topic, _| crate::authz::can_describe_topic(ctx, session, topic));
+            (offsets, 0)
+        }
         Err(e) => {
             tracing::warn!(group = group_id, error = %e, "offset fetch failed");
             (

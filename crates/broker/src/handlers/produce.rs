@@ -9,12 +9,21 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use sluice_protocol::ErrorCode;
 
+use sluice_tenancy::acl::{Operation, ResourceType};
+
 use super::{count_error, storage_error, text, Reply, RequestMeta};
+use crate::authz::authorize;
 use crate::context::BrokerContext;
+use crate::session::Session;
 
 type PartitionResult = BoxFuture<'static, PartitionProduceResponse>;
 
-pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: RequestMeta) -> Reply {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    session: &Session,
+    req: ProduceRequest,
+    meta: RequestMeta,
+) -> Reply {
     let acks = req.acks;
     if !(-1..=1).contains(&acks) {
         let refuse = |index| {
@@ -47,6 +56,19 @@ pub async fn handle(ctx: &Arc<BrokerContext>, req: ProduceRequest, meta: Request
     for t in req.topic_data {
         let name = t.name.to_string();
         let mut parts = Vec::with_capacity(t.partition_data.len());
+        if let Err(message) = authorize(ctx, session, Operation::Write, ResourceType::Topic, &name)
+        {
+            for p in t.partition_data {
+                let refused = PartitionProduceResponse::default()
+                    .with_index(p.index)
+                    .with_error_code(count_error(meta, ErrorCode::TopicAuthorizationFailed))
+                    .with_error_message(Some(text(message.clone())))
+                    .with_base_offset(-1);
+                parts.push(futures::future::ready(refused).boxed());
+            }
+            topics.push((t.name, parts));
+            continue;
+        }
         for p in t.partition_data {
             let index = p.index;
             let records = p.records.unwrap_or_default();

@@ -528,6 +528,8 @@ async fn groups_and_offsets(catalog: &dyn Catalog, salt: i64) {
         listed.contains(&group),
         "committing offsets records the group"
     );
+    assert!(catalog.group_exists(&group.group_id).await.unwrap());
+    assert!(!catalog.group_exists("no-such-group").await.unwrap());
     // Saving a known group again changes nothing.
     catalog
         .save_group(&GroupRow {

@@ -349,6 +349,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn save_group(&self, group: &GroupRow) -> Result<()>;
     /// Every known group, by id.
     async fn list_groups(&self) -> Result<Vec<GroupRow>>;
+    /// Whether a group is known (created explicitly or by committing).
+    async fn group_exists(&self, group_id: &str) -> Result<bool>;
     /// Forgets a group and its committed offsets; false if it was unknown.
     async fn delete_group(&self, group_id: &str) -> Result<bool>;
     /// Stores committed offsets (replacing earlier ones of the same

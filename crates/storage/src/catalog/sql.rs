@@ -857,6 +857,14 @@ impl Catalog for SqlCatalog {
             .collect()
     }
 
+    async fn group_exists(&self, group_id: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM consumer_groups WHERE group_id = $1")
+            .bind(group_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
+
     async fn delete_group(&self, group_id: &str) -> Result<bool> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
         sqlx::query("DELETE FROM group_offsets WHERE group_id = $1")
