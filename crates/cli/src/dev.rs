@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_broker::groups::GroupConfig;
 use sluice_broker::{BrokerConfig, BrokerContext, Listener, Server};
 use sluice_storage::{Storage, StorageOptions};
-use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyOptions};
+use sluice_tenancy::{OperatorCredential, Plans, Sealer, Tenancy, TenancyOptions};
 use tokio::sync::watch;
 
 use crate::config::DevConfig;
@@ -67,7 +67,22 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let server = Server::bind(&config.kafka_addr, ctx, listener)
         .await
         .with_context(|| format!("binding the Kafka listener on {}", config.kafka_addr))?;
-    serve(server, config, storage, metrics, shutdown_tx, shutdown_rx).await
+    // Where tenants' clients connect; KAFKA_URL (TLS) stays empty until the
+    // broker has a TLS listener.
+    let service = sluice_control::ServiceInfo {
+        kafka_url: None,
+        kafka_plaintext_url: format!("{advertised_host}:{}", server.local_addr()?.port()),
+    };
+    serve(
+        server,
+        config,
+        storage,
+        metrics,
+        service,
+        shutdown_tx,
+        shutdown_rx,
+    )
+    .await
 }
 
 /// The operator's SASL username; its password is the operator token.
@@ -80,6 +95,14 @@ async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Res
     let plans = match &config.plans {
         Some(path) => Plans::with_file(path)?,
         None => Plans::built_in(),
+    };
+    // Credentials' passwords and keys are sealed with this key so that
+    // `sluice config` can show them again.
+    let sealer = if config.multi_tenant {
+        let path = config.data_dir.join("secrets.key");
+        Some(Arc::new(Sealer::load_or_create(&path)?))
+    } else {
+        None
     };
     let operator = if config.multi_tenant {
         let path = config.data_dir.join("operator.token");
@@ -102,6 +125,7 @@ async fn open_tenancy(config: &DevConfig, storage: &Arc<Storage>) -> anyhow::Res
             operator,
             superusers: config.superusers.clone(),
             pki: None,
+            sealer,
         },
     )
     .await
@@ -145,6 +169,7 @@ async fn serve(
     config: DevConfig,
     storage: Arc<Storage>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+    service: sluice_control::ServiceInfo,
     shutdown_tx: watch::Sender<bool>,
     shutdown_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -166,8 +191,14 @@ async fn serve(
     if restored > 0 {
         tracing::info!(groups = restored, "restored consumer groups");
     }
+    let plane = sluice_control::ControlPlane {
+        tenancy: server.context().tenancy.clone(),
+        storage: storage.clone(),
+        groups: groups.clone(),
+        service: Arc::new(service),
+    };
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
-    let http_task = tokio::spawn(sluice_control::serve(http, metrics, groups, shutdown_rx));
+    let http_task = tokio::spawn(sluice_control::serve(http, metrics, plane, shutdown_rx));
 
     wait_for_signal().await;
     tracing::info!("shutting down");

@@ -1,11 +1,12 @@
-//! `sluice groups list|describe`: consumer groups, their members,
-//! assignments, committed offsets and lag, from a running broker.
+//! `sluice groups list|describe|create|destroy`: consumer groups, their
+//! members, assignments, committed offsets and lag, from a running broker;
+//! and a tenant's explicit groups.
 
 use clap::Subcommand;
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
-use serde_json::Value;
+use serde_json::json;
 
-use crate::api::ApiArgs;
+use crate::api::{encode_path, print_json, ApiArgs};
+use crate::output::{table, text};
 
 #[derive(Subcommand, Debug)]
 pub enum GroupsCommand {
@@ -17,15 +18,57 @@ pub enum GroupsCommand {
         /// The group id.
         group: String,
     },
+    /// Creates a tenant's consumer group (plans with explicit groups need
+    /// it before consumers join); the tenant's prefix is added if missing.
+    Create {
+        name: String,
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Deletes a tenant's consumer group and its committed offsets; refused
+    /// while it has members.
+    Destroy {
+        name: String,
+        #[arg(long)]
+        tenant: String,
+        /// The group's name again, to confirm.
+        #[arg(long)]
+        confirm: Option<String>,
+    },
 }
 
 pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
     match command {
+        GroupsCommand::Create { name, tenant } => {
+            let body = api.post(
+                &format!("/v1/tenants/{}/groups", encode_path(&tenant)),
+                json!({ "name": name }),
+            )?;
+            if api.json {
+                return print_json(&body);
+            }
+            println!("Created consumer group {}", text(&body["group"]));
+        }
+        GroupsCommand::Destroy {
+            name,
+            tenant,
+            confirm,
+        } => {
+            crate::confirm::require("consumer group", &name, confirm.as_deref())?;
+            let body = api.delete(&format!(
+                "/v1/tenants/{}/groups/{}",
+                encode_path(&tenant),
+                encode_path(&name)
+            ))?;
+            if api.json {
+                return print_json(&body);
+            }
+            println!("Deleted consumer group {}", text(&body["deleted"]));
+        }
         GroupsCommand::List => {
             let body = api.get("/v1/groups")?;
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-                return Ok(());
+                return print_json(&body);
             }
             let groups = body["groups"].as_array().cloned().unwrap_or_default();
             if groups.is_empty() {
@@ -47,8 +90,7 @@ pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
         GroupsCommand::Describe { group } => {
             let body = api.get(&format!("/v1/groups/{}", encode_path(&group)))?;
             if api.json {
-                println!("{}", serde_json::to_string_pretty(&body)?);
-                return Ok(());
+                return print_json(&body);
             }
             println!(
                 "Group {} ({}, {}), assignor {}, epoch {}, total lag {}",
@@ -107,32 +149,4 @@ pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_style(UTF8_FULL_CONDENSED)
-        .set_header(header.to_vec());
-    t
-}
-
-/// A JSON value for a table cell: strings bare, null as `-`.
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Group ids may hold any character; keep the path one segment.
-fn encode_path(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

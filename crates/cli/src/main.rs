@@ -2,8 +2,12 @@
 
 mod api;
 mod config;
+mod confirm;
+mod credentials;
 mod dev;
 mod groups;
+mod output;
+mod tenants;
 
 use clap::{Parser, Subcommand};
 
@@ -27,10 +31,32 @@ struct Cli {
 enum Command {
     /// Run a broker with embedded storage (SQLite catalog, local objects).
     Dev(config::DevArgs),
-    /// Consumer groups of a running broker: list, describe.
+    /// Consumer groups of a running broker: list, describe; a tenant's
+    /// explicit groups: create, destroy.
     Groups {
         #[command(subcommand)]
         command: groups::GroupsCommand,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
+    /// Tenants of a multi-tenant broker: create, list, info, destroy.
+    Tenants {
+        #[command(subcommand)]
+        command: tenants::TenantsCommand,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
+    /// A tenant's SASL credentials: create, list, rotate, revoke.
+    Credentials {
+        #[command(subcommand)]
+        command: credentials::CredentialsCommand,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
+    /// A tenant's connection config as KEY=value lines (`eval` or dotenv).
+    Config {
+        /// The tenant.
+        name: String,
         #[command(flatten)]
         api: api::ApiArgs,
     },
@@ -38,14 +64,22 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::Groups { command, api } = cli.command {
-        // Operator commands print their failure as one line and exit 1.
-        if let Err(e) = groups::run(command, &api) {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
-        return Ok(());
+    let operated = match cli.command {
+        Command::Dev(args) => return run_broker(args),
+        Command::Groups { command, api } => groups::run(command, &api),
+        Command::Tenants { command, api } => tenants::run(command, &api),
+        Command::Credentials { command, api } => credentials::run(command, &api),
+        Command::Config { name, api } => tenants::config(&name, &api),
+    };
+    // Operator commands print their failure as one line and exit 1.
+    if let Err(e) = operated {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
+    Ok(())
+}
+
+fn run_broker(args: config::DevArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -55,8 +89,5 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command {
-        Command::Dev(args) => runtime.block_on(dev::run(args.resolve()?)),
-        Command::Groups { .. } => Ok(()),
-    }
+    runtime.block_on(dev::run(args.resolve()?))
 }

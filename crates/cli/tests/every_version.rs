@@ -226,6 +226,38 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
         ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
             ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s("cg-0"))]),
         ),
+        // An open broker: no SASL, no ACLs.
+        ApiKey::SaslHandshake => {
+            RequestKind::SaslHandshake(SaslHandshakeRequest::default().with_mechanism(s("PLAIN")))
+        }
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from_static(b"\0u\0p")),
+        ),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(CreateAclsRequest::default().with_creations(
+            vec![create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t"))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:u"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3)],
+        )),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(
+            DescribeAclsRequest::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1),
+        ),
+        ApiKey::DeleteAcls => RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(
+            vec![delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_pattern_type_filter(1)
+                .with_operation(1)
+                .with_permission_type(1)],
+        )),
         other => panic!("no request built for {other:?}"),
     }
 }
@@ -237,7 +269,11 @@ fn expected(key: ApiKey, v: i16) -> Vec<i16> {
     const UNKNOWN_MEMBER_ID: i16 = 25;
     const GROUP_ID_NOT_FOUND: i16 = 69;
     const MEMBER_ID_REQUIRED: i16 = 79;
+    const ILLEGAL_SASL_STATE: i16 = 34;
+    const SECURITY_DISABLED: i16 = 54;
     match key {
+        ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => vec![ILLEGAL_SASL_STATE],
+        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => vec![SECURITY_DISABLED],
         ApiKey::DeleteTopics => vec![UNKNOWN_TOPIC_OR_PARTITION],
         ApiKey::JoinGroup if v >= 4 => vec![MEMBER_ID_REQUIRED],
         ApiKey::SyncGroup | ApiKey::Heartbeat => vec![UNKNOWN_MEMBER_ID],
@@ -358,6 +394,13 @@ fn every_served_version_answers() {
                 }
                 ResponseKind::ConsumerGroupDescribe(r) => {
                     r.groups.iter().map(|g| g.error_code).collect()
+                }
+                ResponseKind::SaslHandshake(r) => vec![r.error_code],
+                ResponseKind::SaslAuthenticate(r) => vec![r.error_code],
+                ResponseKind::CreateAcls(r) => r.results.iter().map(|x| x.error_code).collect(),
+                ResponseKind::DescribeAcls(r) => vec![r.error_code],
+                ResponseKind::DeleteAcls(r) => {
+                    r.filter_results.iter().map(|x| x.error_code).collect()
                 }
                 other => panic!("unexpected response {other:?}"),
             };

@@ -1,7 +1,6 @@
 //! `/v1/groups`: consumer groups with their members, committed offsets and
-//! lag, as `sluice groups list|describe` shows them.
-
-use std::sync::Arc;
+//! lag, as `sluice groups list|describe` shows them. With multi-tenancy on
+//! they span every tenant, so they take the operator token.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,7 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
-use sluice_broker::groups::GroupCoordinator;
+
+use crate::auth::OperatorIfEnabled;
+use crate::ControlPlane;
 
 /// One line of the group list.
 #[derive(Debug, Serialize)]
@@ -22,14 +23,14 @@ struct GroupSummary {
     total_lag: i64,
 }
 
-pub fn routes(coordinator: Arc<GroupCoordinator>) -> Router {
+pub fn routes() -> Router<ControlPlane> {
     Router::new()
         .route("/v1/groups", get(list))
         .route("/v1/groups/{group}", get(describe))
-        .with_state(coordinator)
 }
 
-async fn list(State(c): State<Arc<GroupCoordinator>>) -> Response {
+async fn list(_: OperatorIfEnabled, State(plane): State<ControlPlane>) -> Response {
+    let c = &plane.groups;
     let listed = match c.list().await {
         Ok(l) => l,
         Err(e) => return unavailable(e),
@@ -52,8 +53,12 @@ async fn list(State(c): State<Arc<GroupCoordinator>>) -> Response {
     Json(json!({ "groups": out })).into_response()
 }
 
-async fn describe(State(c): State<Arc<GroupCoordinator>>, Path(group): Path<String>) -> Response {
-    match c.describe(&group).await {
+async fn describe(
+    _: OperatorIfEnabled,
+    State(plane): State<ControlPlane>,
+    Path(group): Path<String>,
+) -> Response {
+    match plane.groups.describe(&group).await {
         Ok(Some(view)) => Json(view).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

@@ -1,8 +1,14 @@
 //! The HTTP side of a broker: `/healthz`, Prometheus `/metrics`, and the
-//! first REST views of the control plane: consumer groups under
-//! `/v1/groups` (tenants, topics and the rest of the API come later).
+//! REST API of the control plane: consumer groups under `/v1/groups`, and,
+//! with `--multi-tenant`, tenants with their credentials, connection config
+//! and explicit consumer groups under `/v1/tenants` (operator token only).
 
+mod auth;
+mod credentials;
+mod error;
 mod groups;
+mod tenant_groups;
+mod tenants;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,19 +16,62 @@ use std::sync::Arc;
 use axum::{routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_broker::groups::GroupCoordinator;
+use sluice_storage::Storage;
+use sluice_tenancy::Tenancy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+pub use error::ApiError;
+
+/// Where clients connect, as a tenant's config vars tell them.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceInfo {
+    /// The TLS listener's advertised `host:port` (comma-separated when
+    /// several), `KAFKA_URL`; `None` (shown as an empty string) while the
+    /// broker has no TLS listener.
+    pub kafka_url: Option<String>,
+    /// The SASL plaintext listener's advertised `host:port`,
+    /// `KAFKA_PLAINTEXT_URL`.
+    pub kafka_plaintext_url: String,
+}
+
+/// What the API works on; cheap to clone (one per request).
+#[derive(Clone)]
+pub struct ControlPlane {
+    pub tenancy: Arc<Tenancy>,
+    /// To delete a destroyed tenant's topics.
+    pub storage: Arc<Storage>,
+    /// To create, delete and show consumer groups.
+    pub groups: Arc<GroupCoordinator>,
+    pub service: Arc<ServiceInfo>,
+}
 
 /// Binds the HTTP listener.
 pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
+/// The API's routes (without `/healthz` and `/metrics`).
+pub fn api(plane: ControlPlane) -> Router {
+    Router::new()
+        .merge(groups::routes())
+        .merge(tenants::routes())
+        .merge(credentials::routes())
+        .merge(tenant_groups::routes())
+        .fallback(|| async {
+            ApiError::not_found(
+                "not_found",
+                "no such endpoint; see docs/operations.md for the REST API",
+            )
+        })
+        .with_state(plane)
+}
+
 /// Serves until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
     metrics: PrometheusHandle,
-    coordinator: Arc<GroupCoordinator>,
+    plane: ControlPlane,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -31,7 +80,7 @@ pub async fn serve(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
-        .merge(groups::routes(coordinator));
+        .merge(api(plane));
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;

@@ -22,6 +22,8 @@ pub enum TenancyError {
     CredentialExists(String),
     #[error("multi-tenancy is off: start the broker with --multi-tenant to manage tenants")]
     Disabled,
+    #[error("secrets: {0}")]
+    Seal(String),
     #[error("certificates: {0}")]
     Pki(String),
     #[error(transparent)]

@@ -16,11 +16,13 @@ pub mod plan;
 pub mod principal;
 pub mod quota;
 pub mod scram;
+pub mod seal;
 mod service;
 
 pub use error::{Result, TenancyError};
 pub use plan::{Plan, Plans};
 pub use principal::Principal;
+pub use seal::Sealer;
 pub use service::{
     CredentialInfo, IssuedCredential, OperatorCredential, Tenancy, TenancyOptions, TenantInfo,
 };

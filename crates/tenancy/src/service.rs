@@ -14,6 +14,7 @@ use crate::pki::Pki;
 use crate::plan::{Plan, Plans};
 use crate::principal::Principal;
 use crate::scram::{Mechanism, ScramKeys};
+use crate::seal::Sealer;
 
 /// How often the snapshot is reloaded from the catalog, so that changes made
 /// through another broker apply here.
@@ -36,6 +37,10 @@ pub struct TenancyOptions {
     pub superusers: Vec<String>,
     /// Issues client certificates with new credentials, when TLS is on.
     pub pki: Option<Arc<Pki>>,
+    /// Seals each credential's password and client key into the catalog so
+    /// that they can be shown again (`sluice config`); `None` stores only
+    /// the salted keys, and [`Tenancy::reveal`] then refuses.
+    pub sealer: Option<Arc<Sealer>>,
 }
 
 /// A tenant as the API shows it.
@@ -75,6 +80,17 @@ struct CredentialSecret {
     scram_sha256: ScramKeys,
     scram_sha512: ScramKeys,
     cert_sha256: Option<String>,
+    /// The password and client key, sealed (see [`crate::seal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+}
+
+/// What is sealed in [`CredentialSecret::sealed`].
+#[derive(Serialize, Deserialize)]
+struct Revealed {
+    password: String,
+    client_cert: Option<String>,
+    client_cert_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +115,7 @@ pub struct Tenancy {
     operator: Option<(OperatorCredential, CredentialSecret)>,
     superusers: BTreeSet<String>,
     pki: Option<Arc<Pki>>,
+    sealer: Option<Arc<Sealer>>,
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
@@ -122,6 +139,7 @@ fn secret_for(password: &str, cert_sha256: Option<String>) -> CredentialSecret {
         scram_sha256: ScramKeys::derive(Mechanism::Sha256, password),
         scram_sha512: ScramKeys::derive(Mechanism::Sha512, password),
         cert_sha256,
+        sealed: None,
     }
 }
 
@@ -143,6 +161,7 @@ impl Tenancy {
             operator,
             superusers,
             pki: options.pki,
+            sealer: options.sealer,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
         });
         tenancy.refresh().await?;
@@ -431,7 +450,17 @@ impl Tenancy {
             Some(pki) => Some(pki.issue_client(username)?),
             None => None,
         };
-        let secret = secret_for(&password, cert.as_ref().map(|c| c.fingerprint.clone()));
+        let mut secret = secret_for(&password, cert.as_ref().map(|c| c.fingerprint.clone()));
+        if let Some(sealer) = &self.sealer {
+            let revealed = Revealed {
+                password: password.clone(),
+                client_cert: cert.as_ref().map(|c| c.cert_pem.clone()),
+                client_cert_key: cert.as_ref().map(|c| c.key_pem.clone()),
+            };
+            let json = serde_json::to_vec(&revealed)
+                .map_err(|e| TenancyError::Seal(format!("encoding a secret: {e}")))?;
+            secret.sealed = Some(sealer.seal(&json)?);
+        }
         let row = CredentialRow {
             username: username.to_string(),
             tenant: tenant.to_string(),
@@ -448,6 +477,34 @@ impl Tenancy {
             password,
             client_cert: cert.as_ref().map(|c| c.cert_pem.clone()),
             client_cert_key: cert.map(|c| c.key_pem),
+        })
+    }
+
+    /// A credential's current password and client certificate, opened
+    /// from the catalog (for `sluice config`).
+    pub fn reveal(&self, tenant: &str, username: &str) -> Result<IssuedCredential> {
+        self.owned_credential(tenant, username)?;
+        let snap = self.snap();
+        let cred =
+            snap.credentials
+                .get(username)
+                .ok_or_else(|| TenancyError::UnknownCredential {
+                    tenant: tenant.to_string(),
+                    username: username.to_string(),
+                })?;
+        let (Some(sealer), Some(sealed)) = (&self.sealer, &cred.secret.sealed) else {
+            return Err(TenancyError::Seal(format!(
+                "the password of `{username}` was not kept; rotate the credential to get a new one"
+            )));
+        };
+        let revealed: Revealed = serde_json::from_slice(&sealer.open(sealed)?)
+            .map_err(|e| TenancyError::Seal(format!("decoding a sealed secret: {e}")))?;
+        Ok(IssuedCredential {
+            username: username.to_string(),
+            tenant: tenant.to_string(),
+            password: revealed.password,
+            client_cert: revealed.client_cert,
+            client_cert_key: revealed.client_cert_key,
         })
     }
 

@@ -7,7 +7,7 @@ use sluice_storage::catalog::sql::SqlCatalog;
 use sluice_storage::catalog::Catalog;
 use sluice_tenancy::acl::{Operation as O, ResourceType as R};
 use sluice_tenancy::scram::Mechanism;
-use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyError, TenancyOptions};
+use sluice_tenancy::{OperatorCredential, Plans, Sealer, Tenancy, TenancyError, TenancyOptions};
 
 async fn tenancy(dir: &tempfile::TempDir) -> Arc<Tenancy> {
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
@@ -22,6 +22,9 @@ async fn tenancy(dir: &tempfile::TempDir) -> Arc<Tenancy> {
             }),
             superusers: vec![],
             pki: None,
+            sealer: Some(Arc::new(
+                Sealer::load_or_create(&dir.path().join("secrets.key")).unwrap(),
+            )),
         },
     )
     .await
@@ -110,10 +113,21 @@ async fn credentials_rotate_and_revoke() {
         Err(TenancyError::UnknownCredential { .. })
     ));
 
-    // Secrets are stored salted, never in clear.
-    let db = std::fs::read(dir.path().join("catalog.db")).unwrap();
-    let clear = rotated.password.as_bytes();
-    assert!(!db.windows(clear.len()).any(|w| w == clear));
+    // The current password can be shown again (sealed in the catalog)...
+    let shown = t.reveal("acme", "acme").unwrap();
+    assert_eq!(shown.password, rotated.password);
+    assert!(matches!(
+        t.reveal("acme", "acme-worker"),
+        Err(TenancyError::UnknownCredential { .. })
+    ));
+    // ...yet secrets are stored salted or sealed, never in clear: not in the
+    // catalog file nor its write-ahead log, which do hold the username.
+    let catalog = catalog_bytes(&dir);
+    let contains = |needle: &[u8]| catalog.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(b"acme-worker"), "the grep sees the catalog's rows");
+    assert!(!contains(rotated.password.as_bytes()));
+    assert!(!contains(first.password.as_bytes()));
+    assert!(!contains(second.password.as_bytes()));
 
     t.destroy_tenant("acme").await.unwrap();
     assert!(t.authenticate_plain("acme", &rotated.password).is_none());
@@ -131,4 +145,45 @@ async fn credentials_rotate_and_revoke() {
         t.describe_acls(&all).is_empty(),
         "a destroyed tenant's ACLs go with it"
     );
+}
+
+/// Every file of the SQLite catalog (database, WAL, journal), concatenated.
+fn catalog_bytes(dir: &tempfile::TempDir) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("catalog.db")
+        {
+            all.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn secrets_are_not_revealed_without_a_sealer() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
+    let catalog: Arc<dyn Catalog> = Arc::new(SqlCatalog::connect(&url).await.unwrap());
+    let t = Tenancy::open(
+        catalog,
+        TenancyOptions {
+            plans: Plans::built_in(),
+            operator: Some(OperatorCredential {
+                username: "admin".into(),
+                token: "operator-secret".into(),
+            }),
+            superusers: vec![],
+            pki: None,
+            sealer: None,
+        },
+    )
+    .await
+    .unwrap();
+    t.create_tenant(Some("acme"), "basic-0").await.unwrap();
+    let e = t.reveal("acme", "acme").unwrap_err();
+    assert!(e.to_string().contains("rotate the credential"), "{e}");
 }

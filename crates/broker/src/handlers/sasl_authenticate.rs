@@ -19,6 +19,14 @@ pub fn handle(
     r: SaslAuthenticateRequest,
     meta: RequestMeta,
 ) -> SaslAuthenticateResponse {
+    if session.principal.is_some() && !matches!(session.sasl, SaslState::ScramStarted(_)) {
+        // An open listener, or already authenticated: answered, not fatal.
+        return SaslAuthenticateResponse::default()
+            .with_error_code(count_error(meta, ErrorCode::IllegalSaslState))
+            .with_error_message(Some(text(
+                "this connection needs no (further) authentication",
+            )));
+    }
     let ip = session.peer.ip();
     if let Err(wait) = ctx.auth_failures.check(ip) {
         return fail(

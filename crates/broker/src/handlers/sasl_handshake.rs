@@ -17,6 +17,10 @@ pub fn handle(
 ) -> SaslHandshakeResponse {
     let mechanisms = MECHANISMS.iter().map(|m| text(*m)).collect();
     let response = SaslHandshakeResponse::default().with_mechanisms(mechanisms);
+    if session.principal.is_some() {
+        // An open listener, or already authenticated: answered, not fatal.
+        return response.with_error_code(count_error(meta, ErrorCode::IllegalSaslState));
+    }
     if !matches!(session.sasl, SaslState::Start) {
         session.closing = true;
         return response.with_error_code(count_error(meta, ErrorCode::IllegalSaslState));
