@@ -26,8 +26,6 @@ use rdkafka::producer::{
 };
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientConfig, ClientContext};
-use sluice_storage::catalog::sql::SqlCatalog;
-use sluice_tenancy::{OperatorCredential, Plans, Tenancy, TenancyOptions};
 
 const KIB: u64 = 1024;
 const PRODUCE_RATE: u64 = 256 * KIB;
@@ -76,37 +74,46 @@ fn broker(dir: &tempfile::TempDir) -> Broker {
     )
 }
 
-/// Creates a tenant in the broker's catalog and waits for the broker to
-/// load it (its tenancy snapshot reloads every 2 s). Returns the password of
-/// its credential, whose username is the tenant's name.
+/// Creates a tenant through the REST API; returns the password of its
+/// first credential, whose username is the tenant's name.
 async fn tenant(b: &Broker, name: &str, plan: &str) -> String {
-    let url = format!("sqlite://{}", b.data_dir.join("catalog.db").display());
-    let catalog = Arc::new(SqlCatalog::connect(&url).await.unwrap());
-    let plans = Plans::with_file(&b.data_dir.with_file_name("plans.toml")).unwrap();
-    let tenancy = Tenancy::open(
-        catalog,
-        TenancyOptions {
-            plans,
-            operator: Some(OperatorCredential {
-                username: "test-operator".into(),
-                token: "unused".into(),
-            }),
-            superusers: vec![],
-            pki: None,
-        },
-    )
+    let token = std::fs::read_to_string(b.data_dir.join("operator.token")).unwrap();
+    let url = format!("http://127.0.0.1:{}/v1/tenants", b.http_port);
+    let body = serde_json::json!({"name": name, "plan": plan});
+    tokio::task::spawn_blocking(move || {
+        let mut r = ureq::post(&url)
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .send_json(body)
+            .unwrap();
+        let v: serde_json::Value = r.body_mut().read_json().unwrap();
+        v["credential"]["password"].as_str().unwrap().to_string()
+    })
     .await
-    .unwrap();
-    let (_, cred) = tenancy.create_tenant(Some(name), plan).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    cred.password
+    .unwrap()
+}
+
+/// SCRAM-SHA-512 when this librdkafka has it (it needs OpenSSL), else PLAIN
+/// over the same credentials.
+fn mechanism() -> &'static str {
+    let scram = ClientConfig::new()
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", "x")
+        .set("sasl.password", "x")
+        .create::<BaseConsumer>()
+        .is_ok();
+    if scram {
+        "SCRAM-SHA-512"
+    } else {
+        "PLAIN"
+    }
 }
 
 fn client(b: &Broker, user: &str, password: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", b.bootstrap())
         .set("security.protocol", "SASL_PLAINTEXT")
-        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.mechanism", mechanism())
         .set("sasl.username", user)
         .set("sasl.password", password);
     c
@@ -282,6 +289,7 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
         .set("group.id", "reader.unused")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "65536")
+        .set("message.max.bytes", "65536")
         .set("max.partition.fetch.bytes", "65536")
         .create()
         .unwrap();
