@@ -122,8 +122,6 @@ fn ms(d: Duration) -> i32 {
 
 fn throttled(tenant: &str, kind: &'static str, d: Duration) {
     if !d.is_zero() {
-        metrics::counter!("sluice_throttle_time_seconds_total", "tenant" => tenant.to_string(), "kind" => kind)
-            .increment(d.as_millis() as u64 / 1000);
         metrics::histogram!("sluice_throttle_time_seconds", "tenant" => tenant.to_string(), "kind" => kind)
             .record(d.as_secs_f64());
     }
