@@ -114,6 +114,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
 
         let mut reader = BufReader::with_capacity(64 * 1024, read_half);
         loop {
+            // A throttled connection is muted (KIP-219): no request is
+            // read before the deadline.
+            if let Some(until) = session.mute.deadline() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
             let frame = tokio::select! {
                 f = read_frame(&mut reader, ctx.config.max_request_bytes) => f,
                 _ = shutdown.changed() => break,

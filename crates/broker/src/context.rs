@@ -7,6 +7,7 @@ use sluice_tenancy::Tenancy;
 
 use crate::auth_failures::AuthFailures;
 use crate::groups::{GroupConfig, GroupCoordinator};
+use crate::quota::Quotas;
 
 /// The broker's identity and policies.
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct BrokerContext {
     /// Principals, ACLs, plans: who may do what.
     pub tenancy: Arc<Tenancy>,
     pub auth_failures: AuthFailures,
+    /// Per-tenant rates, connections and capacity.
+    pub quotas: Arc<Quotas>,
 }
 
 impl BrokerContext {
@@ -57,12 +60,15 @@ impl BrokerContext {
     /// runtime).
     pub fn new(config: BrokerConfig, storage: Arc<Storage>, tenancy: Arc<Tenancy>) -> Arc<Self> {
         let groups = GroupCoordinator::start(storage.clone(), config.groups);
+        let quotas = Quotas::new(tenancy.clone());
+        quotas.start_capacity_scan(storage.clone());
         Arc::new(BrokerContext {
             config,
             storage,
             groups,
             tenancy,
             auth_failures: AuthFailures::default(),
+            quotas,
         })
     }
 }

@@ -11,6 +11,8 @@
 //! - [`listener`], [`session`], [`authz`]: who a connection is (SASL or a
 //!   client certificate) and what it may do.
 //! - [`tls`]: the TLS listener's handshake and client certificates.
+//! - [`quota`]: per-tenant byte and request rates (KIP-219 throttling),
+//!   connection limits and capacity.
 //! - [`groups`]: the group coordinator (classic and KIP-848 consumer groups,
 //!   committed offsets).
 
@@ -21,6 +23,7 @@ pub mod context;
 pub mod groups;
 pub mod handlers;
 pub mod listener;
+pub mod quota;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -8,6 +8,7 @@ use sluice_tenancy::scram::{Mechanism, ScramExchange};
 use sluice_tenancy::Principal;
 
 use crate::listener::Listener;
+use crate::quota::{ConnectionSlot, Mute};
 
 /// Where a connection is in SASL authentication.
 #[derive(Debug, Default)]
@@ -34,6 +35,10 @@ pub struct Session {
     /// Close the connection once the current response is sent (a failed
     /// authentication, or a request out of order).
     pub closing: bool,
+    /// Quota throttling: no request is read before its deadline (KIP-219).
+    pub mute: Arc<Mute>,
+    /// This connection's place in its tenant's connection limit.
+    pub connection_slot: Option<ConnectionSlot>,
 }
 
 impl Session {
@@ -45,6 +50,8 @@ impl Session {
             principal,
             sasl: SaslState::Start,
             closing: false,
+            mute: Arc::default(),
+            connection_slot: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod names;
 pub mod pki;
 pub mod plan;
 pub mod principal;
+pub mod quota;
 pub mod scram;
 pub mod seal;
 mod service;

@@ -58,12 +58,17 @@ pub struct RequestMeta {
     pub api_key: ApiKey,
     pub api_version: i16,
     pub correlation_id: i32,
+    /// Quota throttle for the response's `throttle_time_ms` (KIP-219).
+    pub throttle_ms: i32,
 }
 
 impl RequestMeta {
     /// Encodes a response; an encoding failure is our bug, logged, and the
     /// client gets no response rather than a malformed one.
-    pub fn encode(&self, body: ResponseKind) -> Option<Bytes> {
+    pub fn encode(&self, mut body: ResponseKind) -> Option<Bytes> {
+        if self.throttle_ms > 0 {
+            crate::quota::apply_throttle(&mut body, self.throttle_ms);
+        }
         match encode_response(self.api_key, self.api_version, self.correlation_id, &body) {
             Ok(b) => Some(b),
             Err(e) => {
@@ -94,6 +99,7 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         api_key: req.api_key,
         api_version: req.api_version,
         correlation_id: req.correlation_id,
+        throttle_ms: 0,
     };
     let peer = session.peer;
     let client = || ClientInfo {
@@ -101,7 +107,6 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         host: format!("/{}", peer.ip()),
     };
     metrics::counter!("sluice_requests_total", "api" => meta.api_name()).increment(1);
-    let ready = |body: ResponseKind| Reply::Ready(meta.encode(body));
     let pre_auth = matches!(
         req.body,
         RequestKind::ApiVersions(_)
@@ -113,6 +118,16 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         session.closing = true;
         return Reply::Ready(None);
     }
+    // Quotas (KIP-219): throttle, or answer at once.
+    let mute = session.mute.clone();
+    let (meta, tenant) = match ctx
+        .quotas
+        .admit(session.principal.as_ref(), &mute, &req.body, meta)
+    {
+        crate::quota::Admit::Go(meta, tenant) => (meta, tenant),
+        crate::quota::Admit::Answer(reply) => return reply,
+    };
+    let ready = |body: ResponseKind| Reply::Ready(meta.encode(body));
     let session_ref = &*session;
     match req.body {
         RequestKind::ApiVersions(r) => {
@@ -128,7 +143,9 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
             metadata::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::Produce(r) => produce::handle(ctx, session_ref, r, meta).await,
-        RequestKind::Fetch(r) => fetch::handle(ctx, session_ref, r, meta),
+        RequestKind::Fetch(r) => {
+            crate::quota::after_fetch(tenant, mute, fetch::handle(ctx, session_ref, r, meta))
+        }
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(
             list_offsets::handle(ctx, session_ref, r, meta).await,
         )),

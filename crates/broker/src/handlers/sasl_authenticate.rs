@@ -68,6 +68,13 @@ pub fn handle(
     match outcome {
         Ok((principal, reply)) => {
             if let Some(p) = principal {
+                match ctx.quotas.open_connection(&p) {
+                    Ok(slot) => session.connection_slot = slot,
+                    Err(message) => {
+                        tracing::warn!(peer = %session.peer, principal = %p.name, %message, "connection refused");
+                        return fail(session, meta, message);
+                    }
+                }
                 tracing::info!(peer = %session.peer, principal = %p.name, listener = %session.listener.name, "authenticated");
                 session.principal = Some(p);
             }

@@ -244,6 +244,11 @@ pub async fn run(catalog: &dyn Catalog) {
     );
     assert_eq!(catalog.partition_bytes(topic.id, 0).await.unwrap(), 200);
     assert_eq!(catalog.partition_bytes(topic.id, 1).await.unwrap(), 50);
+    let by_topic = catalog.bytes_by_topic().await.unwrap();
+    assert!(
+        by_topic.contains(&(topic.name.clone(), 250)),
+        "{by_topic:?}"
+    );
 
     // Retention: only the current leader advances the log start.
     assert!(!catalog.advance_log_start(topic.id, 0, 2, 10).await.unwrap());

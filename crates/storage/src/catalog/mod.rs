@@ -320,6 +320,9 @@ pub trait Catalog: Send + Sync + 'static {
     async fn chunk_with_max_time(&self, topic_id: i64, partition: i32) -> Result<Option<ChunkRow>>;
     /// Total stored bytes of a partition.
     async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64>;
+    /// Total stored bytes of every topic, by name, in one query (tenant
+    /// capacity accounting).
+    async fn bytes_by_topic(&self) -> Result<Vec<(String, i64)>>;
 
     /// Moves a partition's log start forward (retention) and removes the
     /// chunks wholly below it, if `leader_epoch` still leads it.

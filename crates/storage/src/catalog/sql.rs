@@ -749,6 +749,17 @@ impl Catalog for SqlCatalog {
         Ok(row.try_get::<i64, _>(0)?)
     }
 
+    async fn bytes_by_topic(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT t.name, CAST(COALESCE(SUM(c.byte_len), 0) AS BIGINT) AS total FROM topics t LEFT JOIN chunks c ON c.topic_id = t.id GROUP BY t.name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     async fn advance_log_start(
         &self,
         topic_id: i64,

@@ -1,0 +1,461 @@
+//! End-to-end quotas with librdkafka and raw frames against `sluice dev
+//! --multi-tenant` with a plans file of small plans: a producer at 10x its
+//! quota is held at the plan's rate while another tenant's latency holds; a
+//! backlog is consumed at the consume rate; produce is refused at capacity
+//! until a topic is deleted; connections beyond the plan are refused.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Broker, RawClient};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ProduceRequest, RequestKind, ResponseKind, SaslAuthenticateRequest,
+    SaslHandshakeRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, ProducerContext, ThreadedProducer,
+};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, ClientContext};
+
+const KIB: u64 = 1024;
+const PRODUCE_RATE: u64 = 256 * KIB;
+const CONSUME_RATE: u64 = 256 * KIB;
+
+fn plan(name: &str, produce: u64, consume: u64, capacity: u64, connections: u32) -> String {
+    format!(
+        "[{name}]
+produce_bytes_per_sec = {produce}
+consume_bytes_per_sec = {consume}
+capacity_bytes = {capacity}
+max_partitions = 100
+max_partitions_per_topic = 10
+default_partitions = 1
+max_topics = 10
+max_groups = 10
+retention_ms_min = 3600000
+retention_ms_max = 604800000
+retention_ms_default = 86400000
+max_message_bytes = 1048576
+explicit_groups = true
+admin_topics = true
+max_connections = {connections}
+max_requests_per_sec = 100000
+"
+    )
+}
+
+/// A multi-tenant broker with the test plans.
+fn broker(dir: &tempfile::TempDir) -> Broker {
+    let plans = dir.path().join("plans.toml");
+    let big = 1 << 40;
+    let text = [
+        plan("q-produce", PRODUCE_RATE, 64 << 20, big, 50),
+        plan("q-light", 16 << 20, 64 << 20, big, 50),
+        plan("q-consume", 64 << 20, CONSUME_RATE, big, 50),
+        plan("q-capacity", 64 << 20, 64 << 20, 1 << 20, 50),
+        plan("q-conn", 64 << 20, 64 << 20, big, 2),
+    ]
+    .join("\n");
+    std::fs::write(&plans, text).unwrap();
+    let data = dir.path().join("data");
+    Broker::start(
+        &data,
+        &["--multi-tenant", "--plans", plans.to_str().unwrap()],
+    )
+}
+
+/// Creates a tenant through the REST API; returns the password of its
+/// first credential, whose username is the tenant's name.
+async fn tenant(b: &Broker, name: &str, plan: &str) -> String {
+    let token = std::fs::read_to_string(b.data_dir.join("operator.token")).unwrap();
+    let url = format!("http://127.0.0.1:{}/v1/tenants", b.http_port);
+    let body = serde_json::json!({"name": name, "plan": plan});
+    tokio::task::spawn_blocking(move || {
+        let mut r = ureq::post(&url)
+            .header("Authorization", &format!("Bearer {}", token.trim()))
+            .send_json(body)
+            .unwrap();
+        let v: serde_json::Value = r.body_mut().read_json().unwrap();
+        v["credential"]["password"].as_str().unwrap().to_string()
+    })
+    .await
+    .unwrap()
+}
+
+/// SCRAM-SHA-512 when this librdkafka has it (it needs OpenSSL), else PLAIN
+/// over the same credentials.
+fn mechanism() -> &'static str {
+    let scram = ClientConfig::new()
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", "x")
+        .set("sasl.password", "x")
+        .create::<BaseConsumer>()
+        .is_ok();
+    if scram {
+        "SCRAM-SHA-512"
+    } else {
+        "PLAIN"
+    }
+}
+
+fn client(b: &Broker, user: &str, password: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", b.bootstrap())
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", mechanism())
+        .set("sasl.username", user)
+        .set("sasl.password", password);
+    c
+}
+
+async fn create_topic(b: &Broker, user: &str, password: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = client(b, user, password).create().unwrap();
+    let r = admin
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+}
+
+/// Counts acknowledged payload bytes with their time.
+#[derive(Clone, Default)]
+struct Acks(Arc<Mutex<Vec<(Instant, u64)>>>);
+
+impl ClientContext for Acks {}
+impl ProducerContext for Acks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Ok(m) = r {
+            let n = m.payload().map_or(0, |p| p.len() as u64);
+            self.0.lock().unwrap().push((Instant::now(), n));
+        }
+    }
+}
+
+/// Produce latencies (ms) of one message every 20 ms for `d`.
+async fn latencies(p: &FutureProducer, topic: &str, d: Duration) -> Vec<f64> {
+    let payload = vec![b'l'; 512];
+    let end = Instant::now() + d;
+    let mut out = Vec::new();
+    while Instant::now() < end {
+        let t = Instant::now();
+        p.send(
+            FutureRecord::<(), _>::to(topic).payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    out
+}
+
+fn p99(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 * 0.99) as usize).min(v.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let heavy_pw = tenant(&b, "heavy", "q-produce").await;
+    let light_pw = tenant(&b, "light", "q-light").await;
+    create_topic(&b, "heavy", &heavy_pw, "heavy.t").await;
+    create_topic(&b, "light", &light_pw, "light.t").await;
+
+    let light: FutureProducer = client(&b, "light", &light_pw)
+        .set("acks", "all")
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    latencies(&light, "light.t", Duration::from_secs(2)).await; // warm-up
+    let solo = p99(latencies(&light, "light.t", Duration::from_secs(6)).await);
+
+    // The heavy tenant offers 10x its quota for 33 s.
+    let acks = Acks::default();
+    let heavy: ThreadedProducer<Acks> = client(&b, "heavy", &heavy_pw)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.kbytes", "4096")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(acks.clone())
+        .unwrap();
+    let start = Instant::now();
+    let run = Duration::from_secs(33);
+    let offered = std::thread::spawn(move || {
+        let payload = vec![b'h'; 1024];
+        // Bytes offered: every message attempted on schedule, whether the
+        // client's queue took it or was full (the client being throttled).
+        let mut offered = 0u64;
+        let per_ms = PRODUCE_RATE * 10 / 1000;
+        while start.elapsed() < run {
+            let due = start.elapsed().as_millis() as u64 * per_ms;
+            while offered < due {
+                offered += payload.len() as u64;
+                match heavy.send(BaseRecord::<(), _>::to("heavy.t").payload(&payload)) {
+                    Ok(())
+                    | Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {}
+                    Err((e, _)) => panic!("{e}"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        offered
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let loaded = p99(latencies(&light, "light.t", Duration::from_secs(28)).await);
+    let offered = offered.join().unwrap();
+
+    // Acknowledged bytes after 3 s of warm-up, over 30 s.
+    let window = (
+        start + Duration::from_secs(3),
+        start + Duration::from_secs(33),
+    );
+    let acked: u64 = acks
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t >= window.0 && *t < window.1)
+        .map(|(_, n)| n)
+        .sum();
+    let rate = acked as f64 / 30.0;
+    let plan = PRODUCE_RATE as f64;
+    eprintln!(
+        "heavy: offered {:.0} KiB/s, acknowledged {:.1} KiB/s (plan {} KiB/s); light p99 solo {solo:.1} ms, loaded {loaded:.1} ms",
+        offered as f64 / 33.0 / 1024.0,
+        rate / 1024.0,
+        PRODUCE_RATE / KIB
+    );
+    assert!(
+        offered as f64 / 33.0 > 9.0 * plan,
+        "the producer did not offer 10x its quota"
+    );
+    assert!(
+        (rate - plan).abs() <= 0.15 * plan,
+        "acknowledged {rate:.0} B/s, plan {plan} B/s"
+    );
+    assert!(
+        loaded <= 2.0 * solo,
+        "light tenant's p99 went from {solo:.1} ms to {loaded:.1} ms"
+    );
+    let metrics = b.http_get("/metrics").unwrap_or_default();
+    assert!(
+        metrics.contains("sluice_throttle_time_seconds") && metrics.contains("tenant=\"heavy\""),
+        "throttle metrics missing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_consumed_at_the_consume_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let pw = tenant(&b, "reader", "q-consume").await;
+    create_topic(&b, "reader", &pw, "reader.t").await;
+    let p: FutureProducer = client(&b, "reader", &pw)
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
+    let payload = vec![b'c'; 1024];
+    let sends: Vec<_> = (0..4096)
+        .map(|_| {
+            p.send(
+                FutureRecord::<(), _>::to("reader.t").payload(&payload),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for s in futures::future::join_all(sends).await {
+        s.unwrap();
+    }
+
+    let c: BaseConsumer = client(&b, "reader", &pw)
+        .set("group.id", "reader.unused")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "65536")
+        .set("message.max.bytes", "65536")
+        .set("max.partition.fetch.bytes", "65536")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("reader.t", 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            got.push((start.elapsed(), m.payload_len() as u64));
+        }
+    }
+    let bytes: u64 = got
+        .iter()
+        .filter(|(t, _)| *t >= Duration::from_secs(2))
+        .map(|(_, n)| n)
+        .sum();
+    let rate = bytes as f64 / 8.0;
+    let plan = CONSUME_RATE as f64;
+    eprintln!(
+        "consumed {:.1} KiB/s (plan {} KiB/s)",
+        rate / 1024.0,
+        CONSUME_RATE / KIB
+    );
+    assert!(
+        (rate - plan).abs() <= 0.25 * plan,
+        "consumed {rate:.0} B/s, plan {plan} B/s"
+    );
+}
+
+/// A SASL PLAIN connection as `user`; the SaslAuthenticate response's error.
+fn plain(b: &Broker, user: &str, password: &str) -> (RawClient, i16, String) {
+    let mut c = RawClient::connect(&b.bootstrap());
+    let r = c.request(
+        ApiKey::SaslHandshake,
+        1,
+        RequestKind::SaslHandshake(
+            SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        ),
+    );
+    let ResponseKind::SaslHandshake(r) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(r.error_code, 0);
+    let auth = format!("\0{user}\0{password}");
+    let r = c.request(
+        ApiKey::SaslAuthenticate,
+        1,
+        RequestKind::SaslAuthenticate(
+            SaslAuthenticateRequest::default().with_auth_bytes(auth.into_bytes().into()),
+        ),
+    );
+    let ResponseKind::SaslAuthenticate(r) = r else {
+        panic!("{r:?}")
+    };
+    let msg = r.error_message.map(|m| m.to_string()).unwrap_or_default();
+    (c, r.error_code, msg)
+}
+
+fn raw_produce(c: &mut RawClient, topic: &str) -> (i16, String) {
+    let batch = common::record_batch(10, kafka_protocol::records::Compression::None);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
+    let r = c.request(ApiKey::Produce, 9, RequestKind::Produce(req));
+    let ResponseKind::Produce(r) = r else {
+        panic!("{r:?}")
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (
+        p.error_code,
+        p.error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_is_refused_at_capacity_until_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let pw = tenant(&b, "full", "q-capacity").await;
+    create_topic(&b, "full", &pw, "full.t").await;
+    let p: FutureProducer = client(&b, "full", &pw)
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("retries", "0")
+        .create()
+        .unwrap();
+    let payload = vec![b'f'; 16 * 1024];
+    let mut refused = None;
+    for i in 0..200 {
+        let r = p
+            .send(
+                FutureRecord::<(), _>::to("full.t").payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await;
+        if let Err((e, _)) = r {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (i, e) = refused.expect("produce past a 1 MiB capacity was never refused");
+    assert_eq!(
+        e,
+        KafkaError::MessageProduction(RDKafkaErrorCode::PolicyViolation)
+    );
+    assert!((60..=70).contains(&i), "refused after {i} x 16 KiB");
+
+    let (mut raw, code, _) = plain(&b, "full", &pw);
+    assert_eq!(code, 0);
+    let (code, message) = raw_produce(&mut raw, "full.t");
+    assert_eq!(code, 44, "{message}"); // POLICY_VIOLATION
+    assert!(
+        message.contains("tenant `full` stores")
+            && message.contains("of its 1.0 MiB capacity (plan q-capacity)")
+            && message.contains("delete topics"),
+        "{message}"
+    );
+
+    // Deleting the topic frees the space at the next count (every 5 s).
+    let admin: AdminClient<DefaultClientContext> = client(&b, "full", &pw).create().unwrap();
+    admin
+        .delete_topics(&["full.t"], &AdminOptions::new())
+        .await
+        .unwrap();
+    create_topic(&b, "full", &pw, "full.u").await;
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let (code, message) = raw_produce(&mut raw, "full.u");
+        if code == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {message}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_plan_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let pw = tenant(&b, "few", "q-conn").await;
+    let (c1, code1, _) = plain(&b, "few", &pw);
+    let (_c2, code2, _) = plain(&b, "few", &pw);
+    assert_eq!((code1, code2), (0, 0));
+    let (mut c3, code, message) = plain(&b, "few", &pw);
+    assert_eq!(code, 58, "{message}"); // SASL_AUTHENTICATION_FAILED
+    assert!(
+        message.contains("max_connections = 2") && message.contains("plan q-conn"),
+        "{message}"
+    );
+    assert!(c3.is_closed());
+    // A closed connection frees its place.
+    drop(c1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_c4, code, message) = plain(&b, "few", &pw);
+    assert_eq!(code, 0, "{message}");
+}
