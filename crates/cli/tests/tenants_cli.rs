@@ -177,7 +177,10 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     assert_eq!(cfg["KAFKA_PREFIX"], "acme.");
     assert_eq!(cfg["KAFKA_SASL_MECHANISM"], "SCRAM-SHA-512");
     assert_eq!(cfg["KAFKA_PLAINTEXT_URL"], b.bootstrap().as_str());
-    assert!(cfg["KAFKA_URL"].as_str().is_some_and(|u| u.contains(':')), "KAFKA_URL is the TLS listener: {cfg}");
+    assert!(
+        cfg["KAFKA_URL"].as_str().is_some_and(|u| u.contains(':')),
+        "KAFKA_URL is the TLS listener: {cfg}"
+    );
 
     let (ok, out, err) = sluice(
         &b,
