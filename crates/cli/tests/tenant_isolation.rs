@@ -422,7 +422,12 @@ fn tenants_see_and_touch_only_their_own_resources() {
         anonymous.read_frame().is_none(),
         "an unauthenticated request closes the connection"
     );
-    // A wrong password, and a tenant's password for the other tenant.
+    // Empty credentials, a wrong password, and a tenant's password for the
+    // other tenant.
+    assert_eq!(
+        login(&bootstrap, "", "").err().unwrap().0,
+        SASL_AUTHENTICATION_FAILED
+    );
     let (code, message) = login(&bootstrap, &a, "wrong").err().unwrap();
     assert_eq!(code, SASL_AUTHENTICATION_FAILED);
     assert!(message.contains("Authentication failed"), "{message}");
