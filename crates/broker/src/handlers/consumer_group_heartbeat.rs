@@ -12,15 +12,18 @@ use sluice_protocol::ErrorCode;
 use uuid::Uuid;
 
 use super::{count_error, text, ClientInfo, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::groups::consumer::Heartbeat;
+use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
-pub fn handle(
+pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: ConsumerGroupHeartbeatRequest,
     meta: RequestMeta,
     client: ClientInfo,
-    topic_scope: Option<String>,
 ) -> ConsumerGroupHeartbeatResponse {
     let refuse = |code: ErrorCode, message: &str| {
         ConsumerGroupHeartbeatResponse::default()
@@ -28,6 +31,16 @@ pub fn handle(
             .with_error_message(Some(text(message)))
             .with_member_epoch(-1)
     };
+    // Joining (epoch 0) brings the group into use; later heartbeats only
+    // need the ACL.
+    let joining = req.member_epoch == 0;
+    if let Err((code, message)) =
+        group_access(ctx, session, Operation::Read, &req.group_id, joining).await
+    {
+        return refuse(code, &message);
+    }
+    // A tenant's member is assigned only topics under its prefix.
+    let topic_scope = crate::authz::tenant_scope(ctx, session).map(|s| s.prefix);
     if req.group_id.is_empty() {
         return refuse(ErrorCode::InvalidRequest, "the group id is empty");
     }

@@ -8,19 +8,35 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
 /// Kafka's key type of transactional ids.
 const TRANSACTION_KEY: i8 = 1;
 
-pub fn handle(
+pub async fn handle(
     ctx: &Arc<BrokerContext>,
     session: &Session,
     req: FindCoordinatorRequest,
     meta: RequestMeta,
-    refused_groups: &std::collections::BTreeMap<String, (ErrorCode, String)>,
 ) -> FindCoordinatorResponse {
+    // Finding a group's coordinator needs DESCRIBE on it and, on plans with
+    // explicit groups, the group created: the first place a client learns why.
+    let mut refused_groups = std::collections::BTreeMap::new();
+    if req.key_type != TRANSACTION_KEY {
+        let keys: Vec<String> = if meta.api_version >= 4 {
+            req.coordinator_keys.iter().map(|k| k.to_string()).collect()
+        } else {
+            vec![req.key.to_string()]
+        };
+        for key in keys {
+            if let Err(e) = group_access(ctx, session, Operation::Describe, &key, true).await {
+                refused_groups.insert(key, e);
+            }
+        }
+    }
     let c = &ctx.config;
     let l = &session.listener;
     let answer = |key: &str| -> Coordinator {

@@ -6,13 +6,21 @@ use std::sync::Arc;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::{count_error, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
+use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
-pub fn handle(
+pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: HeartbeatRequest,
     meta: RequestMeta,
 ) -> HeartbeatResponse {
+    if let Err((code, _)) = group_access(ctx, session, Operation::Read, &req.group_id, false).await
+    {
+        return HeartbeatResponse::default().with_error_code(count_error(meta, code));
+    }
     let error = ctx.groups.heartbeat(
         &req.group_id,
         &req.member_id,

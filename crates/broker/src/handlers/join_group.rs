@@ -9,15 +9,29 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, ResponseKind
 use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, ClientInfo, Reply, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::groups::classic::{JoinRequest, JoinResult, Pending};
+use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
-pub fn handle(
+pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: JoinGroupRequest,
     meta: RequestMeta,
     client: ClientInfo,
 ) -> Reply {
+    // JoinGroup has no error message: group_access logs the reason.
+    if let Err((code, _)) = group_access(ctx, session, Operation::Read, &req.group_id, true).await {
+        let result = JoinResult {
+            error: Some(code),
+            generation: -1,
+            member_id: req.member_id.to_string(),
+            ..Default::default()
+        };
+        return Reply::Ready(meta.encode(ResponseKind::JoinGroup(respond(result, meta))));
+    }
     if req.group_id.is_empty() {
         let result = JoinResult {
             error: Some(ErrorCode::InvalidGroupId),

@@ -7,13 +7,21 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{count_error, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
+use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
-pub fn handle(
+pub async fn handle(
     ctx: &Arc<BrokerContext>,
+    session: &Session,
     req: LeaveGroupRequest,
     meta: RequestMeta,
 ) -> LeaveGroupResponse {
+    if let Err((code, _)) = group_access(ctx, session, Operation::Read, &req.group_id, false).await
+    {
+        return LeaveGroupResponse::default().with_error_code(count_error(meta, code));
+    }
     if meta.api_version < 3 {
         let error = ctx.groups.leave(&req.group_id, &req.member_id, None);
         return LeaveGroupResponse::default()

@@ -41,10 +41,8 @@ use sluice_protocol::response::encode_response;
 use sluice_protocol::ErrorCode;
 use sluice_storage::StorageError;
 
-use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::session::Session;
-use sluice_tenancy::acl::Operation;
 
 /// A handler's answer: ready now, or after waiting (commit, long poll).
 pub enum Reply {
@@ -176,88 +174,26 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(ctx, session_ref, r, meta).await,
         )),
-        RequestKind::FindCoordinator(r) => {
-            let mut refused = std::collections::BTreeMap::new();
-            if r.key_type == 0 {
-                let keys: Vec<String> = if meta.api_version >= 4 {
-                    r.coordinator_keys.iter().map(|k| k.to_string()).collect()
-                } else {
-                    vec![r.key.to_string()]
-                };
-                for key in keys {
-                    if let Err(e) =
-                        group_access(ctx, session_ref, Operation::Describe, &key, true).await
-                    {
-                        refused.insert(key, e);
-                    }
-                }
-            }
-            ready(ResponseKind::FindCoordinator(find_coordinator::handle(
-                ctx,
-                session_ref,
-                r,
-                meta,
-                &refused,
-            )))
-        }
-        RequestKind::JoinGroup(r) => {
-            match group_access(ctx, session_ref, Operation::Read, &r.group_id, true).await {
-                Ok(()) => join_group::handle(ctx, r, meta, client()),
-                Err((code, _)) => ready(ResponseKind::JoinGroup(
-                    kafka_protocol::messages::JoinGroupResponse::default()
-                        .with_error_code(count_error(meta, code))
-                        .with_generation_id(-1)
-                        .with_member_id(r.member_id),
-                )),
-            }
-        }
-        RequestKind::SyncGroup(r) => {
-            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
-                Ok(()) => sync_group::handle(ctx, r, meta),
-                Err((code, _)) => ready(ResponseKind::SyncGroup(
-                    kafka_protocol::messages::SyncGroupResponse::default()
-                        .with_error_code(count_error(meta, code)),
-                )),
-            }
-        }
-        RequestKind::Heartbeat(r) => {
-            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
-                Ok(()) => ready(ResponseKind::Heartbeat(heartbeat::handle(ctx, r, meta))),
-                Err((code, _)) => ready(ResponseKind::Heartbeat(
-                    kafka_protocol::messages::HeartbeatResponse::default()
-                        .with_error_code(count_error(meta, code)),
-                )),
-            }
-        }
-        RequestKind::LeaveGroup(r) => {
-            match group_access(ctx, session_ref, Operation::Read, &r.group_id, false).await {
-                Ok(()) => ready(ResponseKind::LeaveGroup(leave_group::handle(ctx, r, meta))),
-                Err((code, _)) => ready(ResponseKind::LeaveGroup(
-                    kafka_protocol::messages::LeaveGroupResponse::default()
-                        .with_error_code(count_error(meta, code)),
-                )),
-            }
-        }
-        RequestKind::OffsetCommit(r) => {
-            let access = group_access(ctx, session_ref, Operation::Read, &r.group_id, true).await;
-            ready(ResponseKind::OffsetCommit(
-                offset_commit::handle(ctx, session_ref, r, meta, access).await,
-            ))
-        }
+        RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
+            find_coordinator::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::JoinGroup(r) => join_group::handle(ctx, session_ref, r, meta, client()).await,
+        RequestKind::SyncGroup(r) => sync_group::handle(ctx, session_ref, r, meta).await,
+        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(
+            heartbeat::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::LeaveGroup(r) => ready(ResponseKind::LeaveGroup(
+            leave_group::handle(ctx, session_ref, r, meta).await,
+        )),
+        RequestKind::OffsetCommit(r) => ready(ResponseKind::OffsetCommit(
+            offset_commit::handle(ctx, session_ref, r, meta).await,
+        )),
         RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
             offset_fetch::handle(ctx, session_ref, r, meta).await,
         )),
-        RequestKind::OffsetDelete(r) => {
-            match group_access(ctx, session_ref, Operation::Delete, &r.group_id, false).await {
-                Ok(()) => ready(ResponseKind::OffsetDelete(
-                    offset_delete::handle(ctx, session_ref, r, meta).await,
-                )),
-                Err((code, _)) => ready(ResponseKind::OffsetDelete(
-                    kafka_protocol::messages::OffsetDeleteResponse::default()
-                        .with_error_code(count_error(meta, code)),
-                )),
-            }
-        }
+        RequestKind::OffsetDelete(r) => ready(ResponseKind::OffsetDelete(
+            offset_delete::handle(ctx, session_ref, r, meta).await,
+        )),
         RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(
             list_groups::handle(ctx, session_ref, r, meta).await,
         )),
@@ -268,24 +204,10 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
             delete_groups::handle(ctx, session_ref, r, meta).await,
         )),
         RequestKind::ConsumerGroupHeartbeat(r) => {
-            // Joining (epoch 0) brings the group into use; later heartbeats
-            // only need the ACL.
-            let joining = r.member_epoch == 0;
-            match group_access(ctx, session_ref, Operation::Read, &r.group_id, joining).await {
-                Ok(()) => {
-                    let client = client();
-                    let scope = crate::authz::tenant_scope(ctx, session_ref).map(|s| s.prefix);
-                    ready(ResponseKind::ConsumerGroupHeartbeat(
-                        consumer_group_heartbeat::handle(ctx, r, meta, client, scope),
-                    ))
-                }
-                Err((code, message)) => ready(ResponseKind::ConsumerGroupHeartbeat(
-                    kafka_protocol::messages::ConsumerGroupHeartbeatResponse::default()
-                        .with_error_code(count_error(meta, code))
-                        .with_error_message(Some(text(message)))
-                        .with_member_epoch(-1),
-                )),
-            }
+            let client = client();
+            ready(ResponseKind::ConsumerGroupHeartbeat(
+                consumer_group_heartbeat::handle(ctx, session_ref, r, meta, client).await,
+            ))
         }
         RequestKind::ConsumerGroupDescribe(r) => ready(ResponseKind::ConsumerGroupDescribe(
             consumer_group_describe::handle(ctx, session_ref, r, meta).await,

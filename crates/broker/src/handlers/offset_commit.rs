@@ -10,6 +10,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, TopicN
 
 use super::{count_error, text, RequestMeta};
 use crate::authz::authorize;
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::groups::offsets::{Committer, OffsetToCommit};
 use crate::session::Session;
@@ -21,8 +22,8 @@ pub async fn handle(
     session: &Session,
     req: OffsetCommitRequest,
     meta: RequestMeta,
-    group_access: Result<(), (ErrorCode, String)>,
 ) -> OffsetCommitResponse {
+    let group_access = group_access(ctx, session, Operation::Read, &req.group_id, true).await;
     // Refused partitions, by the group check or their topic's READ check;
     // the response has no message, so the reason is logged.
     let refusal = |topic: &str| -> Option<ErrorCode> {

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicN
 
 use super::{count_error, text, RequestMeta};
 use crate::authz::authorize;
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::session::Session;
 use sluice_tenancy::acl::{Operation, ResourceType};
@@ -20,6 +21,11 @@ pub async fn handle(
     req: OffsetDeleteRequest,
     meta: RequestMeta,
 ) -> OffsetDeleteResponse {
+    if let Err((code, _)) =
+        group_access(ctx, session, Operation::Delete, &req.group_id, false).await
+    {
+        return OffsetDeleteResponse::default().with_error_code(count_error(meta, code));
+    }
     let readable =
         |topic: &str| authorize(ctx, session, Operation::Read, ResourceType::Topic, topic).is_ok();
     let partitions = req

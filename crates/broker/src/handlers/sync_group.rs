@@ -8,10 +8,24 @@ use kafka_protocol::messages::{ResponseKind, SyncGroupRequest, SyncGroupResponse
 use sluice_protocol::ErrorCode;
 
 use super::{count_error, text, Reply, RequestMeta};
+use crate::authz::group_access;
 use crate::context::BrokerContext;
 use crate::groups::classic::{Pending, SyncRequest, SyncResult};
+use crate::session::Session;
+use sluice_tenancy::acl::Operation;
 
-pub fn handle(ctx: &Arc<BrokerContext>, req: SyncGroupRequest, meta: RequestMeta) -> Reply {
+pub async fn handle(
+    ctx: &Arc<BrokerContext>,
+    session: &Session,
+    req: SyncGroupRequest,
+    meta: RequestMeta,
+) -> Reply {
+    if let Err((code, _)) = group_access(ctx, session, Operation::Read, &req.group_id, false).await
+    {
+        return Reply::Ready(meta.encode(ResponseKind::SyncGroup(
+            SyncGroupResponse::default().with_error_code(count_error(meta, code)),
+        )));
+    }
     let sync = SyncRequest {
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.map(|s| s.to_string()),
