@@ -50,23 +50,39 @@ pub fn can_describe_topic(ctx: &BrokerContext, session: &Session, topic: &str) -
     .is_ok()
 }
 
-/// A tenant session's plan and what the tenant holds now.
-pub struct TenantScope {
+/// A tenant session's tenant, prefix and current plan.
+pub struct TenantPlan {
     pub tenant: String,
     pub prefix: String,
     pub plan: std::sync::Arc<sluice_tenancy::Plan>,
-    pub usage: sluice_tenancy::limits::TopicUsage,
 }
 
-/// The guard rails that apply to the session: `None` for operators and
-/// open brokers, whose requests only Kafka's own rules limit.
-pub fn tenant_scope(ctx: &BrokerContext, session: &Session) -> Option<TenantScope> {
+/// The plan that applies to the session: `None` for operators and open
+/// brokers, whose requests only Kafka's own rules limit. Cheap: no scan.
+pub fn tenant_plan(ctx: &BrokerContext, session: &Session) -> Option<TenantPlan> {
     let principal = session.principal.as_ref()?;
     if principal.superuser {
         return None;
     }
     let (tenant, plan) = ctx.tenancy.principal_plan(principal)?;
     let prefix = sluice_tenancy::names::prefix(&tenant);
+    Some(TenantPlan {
+        tenant,
+        prefix,
+        plan,
+    })
+}
+
+/// A tenant session's plan and what the tenant holds now.
+pub struct TenantScope {
+    pub plan: std::sync::Arc<sluice_tenancy::Plan>,
+    pub usage: sluice_tenancy::limits::TopicUsage,
+}
+
+/// [`tenant_plan`] with the tenant's topic usage, counted over every topic:
+/// only for the requests that create or grow topics.
+pub fn tenant_scope(ctx: &BrokerContext, session: &Session) -> Option<TenantScope> {
+    let TenantPlan { prefix, plan, .. } = tenant_plan(ctx, session)?;
     let mut usage = sluice_tenancy::limits::TopicUsage::default();
     for t in ctx.storage.topics() {
         if t.name.starts_with(&prefix) {
@@ -74,12 +90,7 @@ pub fn tenant_scope(ctx: &BrokerContext, session: &Session) -> Option<TenantScop
             usage.partitions += t.partition_count().max(0) as u32;
         }
     }
-    Some(TenantScope {
-        tenant,
-        prefix,
-        plan,
-        usage,
-    })
+    Some(TenantScope { plan, usage })
 }
 
 /// The Kafka error code of a guard-rail refusal.
@@ -107,7 +118,7 @@ pub async fn group_access(
     if !bring_into_use {
         return Ok(());
     }
-    let Some(scope) = tenant_scope(ctx, session) else {
+    let Some(scope) = tenant_plan(ctx, session) else {
         return Ok(());
     };
     if !scope.plan.explicit_groups {

@@ -9,7 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Broker, RawClient};
+use common::{sasl_client, Broker, RawClient};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ProduceRequest, RequestKind, ResponseKind, SaslAuthenticateRequest,
@@ -25,7 +25,7 @@ use rdkafka::producer::{
     BaseRecord, DeliveryResult, FutureProducer, FutureRecord, ProducerContext, ThreadedProducer,
 };
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 
 const KIB: u64 = 1024;
 const PRODUCE_RATE: u64 = 256 * KIB;
@@ -92,35 +92,10 @@ async fn tenant(b: &Broker, name: &str, plan: &str) -> String {
     .unwrap()
 }
 
-/// SCRAM-SHA-512 when this librdkafka has it (it needs OpenSSL), else PLAIN
-/// over the same credentials.
-fn mechanism() -> &'static str {
-    let scram = ClientConfig::new()
-        .set("security.protocol", "SASL_PLAINTEXT")
-        .set("sasl.mechanism", "SCRAM-SHA-512")
-        .set("sasl.username", "x")
-        .set("sasl.password", "x")
-        .create::<BaseConsumer>()
-        .is_ok();
-    if scram {
-        "SCRAM-SHA-512"
-    } else {
-        "PLAIN"
-    }
-}
-
-fn client(b: &Broker, user: &str, password: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", b.bootstrap())
-        .set("security.protocol", "SASL_PLAINTEXT")
-        .set("sasl.mechanism", mechanism())
-        .set("sasl.username", user)
-        .set("sasl.password", password);
-    c
-}
-
 async fn create_topic(b: &Broker, user: &str, password: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = client(b, user, password).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = sasl_client(&b.bootstrap(), user, password)
+        .create()
+        .unwrap();
     let r = admin
         .create_topics(
             &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
@@ -179,7 +154,7 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
     create_topic(&b, "heavy", &heavy_pw, "heavy.t").await;
     create_topic(&b, "light", &light_pw, "light.t").await;
 
-    let light: FutureProducer = client(&b, "light", &light_pw)
+    let light: FutureProducer = sasl_client(&b.bootstrap(), "light", &light_pw)
         .set("acks", "all")
         .set("linger.ms", "0")
         .create()
@@ -189,7 +164,7 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
 
     // The heavy tenant offers 10x its quota for 33 s.
     let acks = Acks::default();
-    let heavy: ThreadedProducer<Acks> = client(&b, "heavy", &heavy_pw)
+    let heavy: ThreadedProducer<Acks> = sasl_client(&b.bootstrap(), "heavy", &heavy_pw)
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("queue.buffering.max.kbytes", "4096")
@@ -274,7 +249,7 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
     let b = broker(&dir);
     let pw = tenant(&b, "reader", "q-consume").await;
     create_topic(&b, "reader", &pw, "reader.t").await;
-    let p: FutureProducer = client(&b, "reader", &pw)
+    let p: FutureProducer = sasl_client(&b.bootstrap(), "reader", &pw)
         .set("acks", "all")
         .set("linger.ms", "20")
         .create()
@@ -292,7 +267,7 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
         s.unwrap();
     }
 
-    let c: BaseConsumer = client(&b, "reader", &pw)
+    let c: BaseConsumer = sasl_client(&b.bootstrap(), "reader", &pw)
         .set("group.id", "reader.unused")
         .set("enable.auto.commit", "false")
         .set("fetch.max.bytes", "65536")
@@ -388,7 +363,7 @@ async fn produce_is_refused_at_capacity_until_space_is_freed() {
     let b = broker(&dir);
     let pw = tenant(&b, "full", "q-capacity").await;
     create_topic(&b, "full", &pw, "full.t").await;
-    let p: FutureProducer = client(&b, "full", &pw)
+    let p: FutureProducer = sasl_client(&b.bootstrap(), "full", &pw)
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("retries", "0")
@@ -427,7 +402,8 @@ async fn produce_is_refused_at_capacity_until_space_is_freed() {
     );
 
     // Deleting the topic frees the space at the next count (every 5 s).
-    let admin: AdminClient<DefaultClientContext> = client(&b, "full", &pw).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        sasl_client(&b.bootstrap(), "full", &pw).create().unwrap();
     admin
         .delete_topics(&["full.t"], &AdminOptions::new())
         .await

@@ -8,11 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{record_batch, Broker, RawClient};
+use common::{record_batch, sasl_client, Broker, RawClient};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde_json::{json, Value};
@@ -639,12 +638,8 @@ fn real_clients_authenticate_with_scram_and_stay_isolated() {
         json!({"name": "readers"}),
     );
     let config = |user: &str, password: &str, mechanism: &str| {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", broker.bootstrap())
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", mechanism)
-            .set("sasl.username", user)
-            .set("sasl.password", password);
+        let mut c = sasl_client(&broker.bootstrap(), user, password);
+        c.set("sasl.mechanism", mechanism);
         c
     };
     let mut raw = login(&broker.bootstrap(), &a, &a_password).unwrap();

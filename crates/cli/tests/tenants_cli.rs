@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Broker;
+use common::{sasl_client, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -85,33 +85,11 @@ fn http(b: &Broker, method: &str, path: &str, bearer: Option<&str>) -> (u16, Val
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-/// librdkafka is built without OpenSSL in some configurations, and SCRAM
-/// needs it; PLAIN checks the same salted keys.
-fn mechanism() -> &'static str {
-    let scram = ClientConfig::new()
-        .set("security.protocol", "SASL_PLAINTEXT")
-        .set("sasl.mechanism", "SCRAM-SHA-512")
-        .set("sasl.username", "x")
-        .set("sasl.password", "x")
-        .create::<BaseConsumer>()
-        .is_ok();
-    if scram {
-        "SCRAM-SHA-512"
-    } else {
-        "PLAIN"
-    }
-}
-
 fn sasl_config(b: &Broker, user: &str, password: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", b.bootstrap())
-        .set("security.protocol", "SASL_PLAINTEXT")
-        .set("sasl.mechanism", mechanism())
-        .set("sasl.username", user)
-        .set("sasl.password", password)
-        // One attempt per check: the broker locks an address out after 10
-        // failed logins a minute, and librdkafka retries refused ones.
-        .set("reconnect.backoff.ms", "10000")
+    let mut c = sasl_client(&b.bootstrap(), user, password);
+    // One attempt per check: the broker locks an address out after 10
+    // failed logins a minute, and librdkafka retries refused ones.
+    c.set("reconnect.backoff.ms", "10000")
         .set("reconnect.backoff.max.ms", "10000");
     c
 }

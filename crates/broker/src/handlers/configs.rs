@@ -22,7 +22,7 @@ use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
 use super::{config_map, count_error, storage_error, text, RequestMeta};
-use crate::authz::{authorize, authorize_cluster, refusal_code, tenant_scope};
+use crate::authz::{authorize, authorize_cluster, refusal_code, tenant_plan};
 use crate::context::BrokerContext;
 use crate::session::Session;
 
@@ -190,7 +190,7 @@ fn may_alter<'a>(
         topic,
     )
     .map_err(|m| refuse(ErrorCode::TopicAuthorizationFailed, m))?;
-    if let Some(scope) = tenant_scope(ctx, session) {
+    if let Some(scope) = tenant_plan(ctx, session) {
         let configs: BTreeMap<String, String> = set
             .map(|(k, v)| (k.to_string(), v.unwrap_or_default().to_string()))
             .collect();

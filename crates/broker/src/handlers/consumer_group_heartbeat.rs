@@ -40,7 +40,7 @@ pub async fn handle(
         return refuse(code, &message);
     }
     // A tenant's member is assigned only topics under its prefix.
-    let topic_scope = crate::authz::tenant_scope(ctx, session).map(|s| s.prefix);
+    let topic_scope = crate::authz::tenant_plan(ctx, session).map(|s| s.prefix);
     if req.group_id.is_empty() {
         return refuse(ErrorCode::InvalidRequest, "the group id is empty");
     }

@@ -19,7 +19,7 @@ pub fn handle(
     r: SaslAuthenticateRequest,
     meta: RequestMeta,
 ) -> SaslAuthenticateResponse {
-    if session.principal.is_some() && !matches!(session.sasl, SaslState::ScramStarted(_)) {
+    if session.principal.is_some() {
         // An open listener, or already authenticated: answered, not fatal.
         return SaslAuthenticateResponse::default()
             .with_error_code(count_error(meta, ErrorCode::IllegalSaslState))

@@ -65,6 +65,7 @@ impl Broker {
             .arg("--http-addr")
             .arg(format!("127.0.0.1:{}", self.http_port))
             .args(&self.extra)
+            .args(self.tls_default())
             .env("RUST_LOG", "info,sqlx=warn")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -72,6 +73,19 @@ impl Broker {
             .expect("start sluice");
         self.child = Some(child);
         self.wait_healthy();
+    }
+
+    /// A multi-tenant broker's TLS listener defaults to the Kafka port + 1,
+    /// which another test's broker may hold: tests that do not choose its
+    /// address get a free one.
+    fn tls_default(&self) -> Vec<String> {
+        let multi_tenant = self.extra.iter().any(|a| a == "--multi-tenant");
+        let chosen = self.extra.iter().any(|a| a.starts_with("--kafka-tls-addr"));
+        if multi_tenant && !chosen {
+            vec!["--kafka-tls-addr".into(), "127.0.0.1:0".into()]
+        } else {
+            Vec::new()
+        }
     }
 
     fn wait_healthy(&mut self) {
@@ -289,4 +303,17 @@ pub fn now_ms() -> i64 {
 /// Reads a big-endian i16 at `at`.
 pub fn be_i16(b: &[u8], at: usize) -> i16 {
     (&b[at..at + 2]).get_i16()
+}
+
+/// A librdkafka client logging in to a `--multi-tenant` broker's Kafka
+/// listener with SCRAM-SHA-512 (librdkafka is built with OpenSSL, so SCRAM
+/// is always there: no silent fallback to PLAIN).
+pub fn sasl_client(bootstrap: &str, user: &str, password: &str) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "SCRAM-SHA-512")
+        .set("sasl.username", user)
+        .set("sasl.password", password);
+    c
 }
