@@ -8,6 +8,7 @@ use sluice_tenancy::Tenancy;
 use crate::auth_failures::AuthFailures;
 use crate::groups::{GroupConfig, GroupCoordinator};
 use crate::quota::Quotas;
+use crate::traffic::Traffic;
 
 /// The broker's identity and policies.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct BrokerContext {
     pub auth_failures: AuthFailures,
     /// Per-tenant rates, connections and capacity.
     pub quotas: Arc<Quotas>,
+    /// Recent messages and bytes per second by topic, for the REST API.
+    pub traffic: Arc<Traffic>,
 }
 
 impl BrokerContext {
@@ -69,6 +72,7 @@ impl BrokerContext {
             tenancy,
             auth_failures: AuthFailures::default(),
             quotas,
+            traffic: Arc::default(),
         })
     }
 }

@@ -13,6 +13,7 @@
 //! - [`tls`]: the TLS listener's handshake and client certificates.
 //! - [`quota`]: per-tenant byte and request rates (KIP-219 throttling),
 //!   connection limits and capacity.
+//! - [`traffic`]: recent message and byte rates per topic.
 //! - [`groups`]: the group coordinator (classic and KIP-848 consumer groups,
 //!   committed offsets).
 
@@ -27,6 +28,7 @@ pub mod quota;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod traffic;
 
 pub use context::{BrokerConfig, BrokerContext};
 pub use listener::Listener;

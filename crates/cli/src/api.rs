@@ -4,7 +4,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
 
-/// Where the control plane is, and the operator token.
+/// Where the control plane is, and the token to call it with.
 #[derive(Args, Debug, Clone)]
 pub struct ApiArgs {
     /// The broker's HTTP address.
@@ -16,7 +16,8 @@ pub struct ApiArgs {
     )]
     pub url: String,
     /// The operator token (printed by `sluice dev --multi-tenant`, saved in
-    /// <data-dir>/operator.token).
+    /// <data-dir>/operator.token), or a tenant API token (`sluice tokens
+    /// create`), which sees only its tenant.
     #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Print one JSON document instead of tables.
@@ -35,6 +36,10 @@ impl ApiArgs {
         self.call("POST", path, Some(body))
     }
 
+    pub fn patch(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.call("PATCH", path, Some(body))
+    }
+
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.call("DELETE", path, None)
     }
@@ -48,8 +53,12 @@ impl ApiArgs {
             .new_agent();
         let auth = self.token.as_ref().map(|t| format!("Bearer {}", t.trim()));
         let sent = match (method, body) {
-            ("POST", body) => {
-                let mut req = agent.post(&url);
+            ("POST" | "PATCH", body) => {
+                let mut req = if method == "PATCH" {
+                    agent.patch(&url)
+                } else {
+                    agent.post(&url)
+                };
                 if let Some(a) = &auth {
                     req = req.header("Authorization", a);
                 }

@@ -218,6 +218,7 @@ async fn serve(
         storage: storage.clone(),
         groups: groups.clone(),
         service: Arc::new(service),
+        traffic: server.context().traffic.clone(),
     };
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
     let tls_task = tls_server.map(|s| tokio::spawn(s.run(shutdown_rx.clone())));

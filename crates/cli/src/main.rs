@@ -9,6 +9,7 @@ mod groups;
 mod output;
 mod tenants;
 mod tls;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,13 @@ enum Command {
         #[command(flatten)]
         api: api::ApiArgs,
     },
+    /// A tenant's REST API tokens: create, list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        command: tokens::TokensCommand,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
     /// A tenant's connection config as KEY=value lines (`eval` or dotenv).
     Config {
         /// The tenant.
@@ -70,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Groups { command, api } => groups::run(command, &api),
         Command::Tenants { command, api } => tenants::run(command, &api),
         Command::Credentials { command, api } => credentials::run(command, &api),
+        Command::Tokens { command, api } => tokens::run(command, &api),
         Command::Config { name, api } => tenants::config(&name, &api),
     };
     // Operator commands print their failure as one line and exit 1.

@@ -1,4 +1,4 @@
-//! `sluice tenants create|list|info|destroy` and `sluice config NAME`:
+//! `sluice tenants create|list|info|plan|destroy` and `sluice config NAME`:
 //! tenants of a multi-tenant broker and their connection config.
 
 use clap::Subcommand;
@@ -22,6 +22,13 @@ pub enum TenantsCommand {
     List,
     /// One tenant with what it uses.
     Info { name: String },
+    /// Moves a tenant to another plan in place: its topics, data, offsets
+    /// and credentials stay, the new limits and rates apply at once.
+    Plan {
+        name: String,
+        /// The new plan.
+        plan: String,
+    },
     /// Deletes a tenant with its topics, groups, credentials and ACLs.
     Destroy {
         name: String,
@@ -91,6 +98,20 @@ pub fn run(command: TenantsCommand, api: &ApiArgs) -> anyhow::Result<()> {
                 }
             }
             println!("{t}");
+        }
+        TenantsCommand::Plan { name, plan } => {
+            let body = api.patch(
+                &format!("/v1/tenants/{}", encode_path(&name)),
+                json!({ "plan": plan }),
+            )?;
+            if api.json {
+                return print_json(&body);
+            }
+            println!(
+                "Tenant {} is now on plan {}.",
+                text(&body["name"]),
+                text(&body["plan"])
+            );
         }
         TenantsCommand::Destroy { name, confirm } => {
             crate::confirm::require("tenant", &name, confirm.as_deref())?;

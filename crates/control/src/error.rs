@@ -4,9 +4,18 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
 use sluice_storage::StorageError;
 use sluice_tenancy::TenancyError;
+
+/// The body of every refusal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code for scripts, e.g. `tenant_not_found`.
+    pub error: &'static str,
+    /// What was wrong and how to fix it.
+    pub message: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -41,7 +50,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing or wrong operator token: send `Authorization: Bearer <token>` (the CLI's --token or SLUICE_TOKEN); the token is in <data-dir>/operator.token",
+            "missing or wrong token: send `Authorization: Bearer <token>` (the CLI's --token or SLUICE_TOKEN) with the operator token from <data-dir>/operator.token or a tenant token from `sluice tokens create`",
         )
     }
 
@@ -66,6 +75,7 @@ impl From<TenancyError> for ApiError {
             T::UnknownCredential { .. } => (StatusCode::NOT_FOUND, "credential_not_found"),
             T::TenantExists(_) => (StatusCode::CONFLICT, "tenant_exists"),
             T::CredentialExists(_) => (StatusCode::CONFLICT, "credential_exists"),
+            T::UnknownToken { .. } => (StatusCode::NOT_FOUND, "token_not_found"),
             T::Disabled => (StatusCode::NOT_FOUND, "multi_tenancy_off"),
             T::Seal(_) => (StatusCode::CONFLICT, "secret_unavailable"),
             T::Storage(e) => return ApiError::unavailable("the catalog", e),
@@ -83,7 +93,10 @@ impl From<StorageError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": self.code, "message": self.message }));
+        let body = Json(ErrorBody {
+            error: self.code,
+            message: self.message,
+        });
         if self.status == StatusCode::UNAUTHORIZED {
             return (self.status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response();
         }

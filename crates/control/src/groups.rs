@@ -5,12 +5,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::auth::OperatorIfEnabled;
+use crate::error::ErrorBody;
 use crate::ControlPlane;
 
 /// One line of the group list.
@@ -23,12 +25,19 @@ struct GroupSummary {
     total_lag: i64,
 }
 
-pub fn routes() -> Router<ControlPlane> {
-    Router::new()
-        .route("/v1/groups", get(list))
-        .route("/v1/groups/{group}", get(describe))
+pub fn routes() -> OpenApiRouter<ControlPlane> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(describe))
 }
 
+/// Every consumer group with its state, members and lag.
+#[utoipa::path(get, path = "/v1/groups", tag = "groups",
+    responses(
+        (status = 200, description = "`{\"groups\": [...]}`", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 503, description = "The catalog is unavailable", body = ErrorBody),
+    ))]
 async fn list(_: OperatorIfEnabled, State(plane): State<ControlPlane>) -> Response {
     let c = &plane.groups;
     let listed = match c.list().await {
@@ -53,6 +62,14 @@ async fn list(_: OperatorIfEnabled, State(plane): State<ControlPlane>) -> Respon
     Json(json!({ "groups": out })).into_response()
 }
 
+/// A consumer group's members, committed offsets and lag.
+#[utoipa::path(get, path = "/v1/groups/{group}", tag = "groups",
+    params(("group" = String, Path, description = "The group")),
+    responses(
+        (status = 200, description = "The group", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 404, description = "No such group", body = ErrorBody),
+    ))]
 async fn describe(
     _: OperatorIfEnabled,
     State(plane): State<ControlPlane>,

@@ -1,14 +1,18 @@
 //! The HTTP side of a broker: `/healthz`, Prometheus `/metrics`, and the
-//! REST API of the control plane: consumer groups under `/v1/groups`, and,
-//! with `--multi-tenant`, tenants with their credentials, connection config
-//! and explicit consumer groups under `/v1/tenants` (operator token only).
+//! REST API of the control plane, described by the OpenAPI document it
+//! serves at `/openapi.json`: consumer groups under `/v1/groups`, and, with
+//! `--multi-tenant`, tenants with their credentials, API tokens, connection
+//! config and explicit consumer groups under `/v1/tenants`. [`auth`] says
+//! who may call what.
 
-mod auth;
+pub mod auth;
 mod credentials;
 mod error;
 mod groups;
+mod openapi;
 mod tenant_groups;
 mod tenants;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use std::sync::Arc;
 use axum::{routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_broker::groups::GroupCoordinator;
+use sluice_broker::traffic::Traffic;
 use sluice_storage::Storage;
 use sluice_tenancy::Tenancy;
 use tokio::net::TcpListener;
@@ -44,6 +49,8 @@ pub struct ControlPlane {
     /// To create, delete and show consumer groups.
     pub groups: Arc<GroupCoordinator>,
     pub service: Arc<ServiceInfo>,
+    /// Recent message and byte rates per topic on this broker.
+    pub traffic: Arc<Traffic>,
 }
 
 /// Binds the HTTP listener.
@@ -51,13 +58,32 @@ pub async fn bind(addr: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
-/// The API's routes (without `/healthz` and `/metrics`).
-pub fn api(plane: ControlPlane) -> Router {
-    Router::new()
+/// The API's routes and their OpenAPI document.
+fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
+    openapi::router()
         .merge(groups::routes())
         .merge(tenants::routes())
         .merge(credentials::routes())
         .merge(tenant_groups::routes())
+        .merge(tokens::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the REST API.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
+/// The API's routes (without `/healthz` and `/metrics`) and
+/// `/openapi.json`.
+pub fn api(plane: ControlPlane) -> Router {
+    let (routes, doc) = documented_routes();
+    let doc = Arc::new(doc);
+    routes
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(axum::Json(doc.as_ref().clone()))),
+        )
         .fallback(|| async {
             ApiError::not_found(
                 "not_found",

@@ -1,4 +1,5 @@
-//! `/v1/tenants/{name}/groups`: explicit consumer groups. Plans with
+//! `/v1/tenants/{name}/groups`: explicit consumer groups, for the operator
+//! or the tenant's own token. Plans with
 //! `explicit_groups` only let clients use groups created here; a group's
 //! name gets the tenant's prefix when it lacks it.
 
@@ -6,40 +7,55 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sluice_protocol::ErrorCode;
 use sluice_storage::catalog::GroupRow;
 use sluice_tenancy::TenantInfo;
 
-use crate::auth::Operator;
-use crate::error::{parse_body, ApiError};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::Caller;
+use crate::error::{parse_body, ApiError, ErrorBody};
 use crate::tenants::tenant_group_ids;
 use crate::ControlPlane;
 
 /// Kafka's limit on names it stores in one field (as for topics).
 const MAX_GROUP_ID: usize = 249;
 
-pub fn routes() -> Router<ControlPlane> {
-    Router::new()
-        .route("/v1/tenants/{name}/groups", post(create))
-        .route("/v1/tenants/{name}/groups/{group}", delete(destroy))
+pub fn routes() -> OpenApiRouter<ControlPlane> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(destroy))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateGroup {
+    /// The group; the tenant's prefix is added when missing.
     name: String,
 }
 
+/// Creates an explicit consumer group.
+#[utoipa::path(post, path = "/v1/tenants/{name}/groups", tag = "groups",
+    params(("name" = String, Path, description = "The tenant")),
+    request_body(content = CreateGroup, content_type = "application/json"),
+    responses(
+        (status = 201, description = "`{\"group\": full name}`", body = Object),
+        (status = 400, description = "Bad name or body", body = ErrorBody),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Over the plan's group limit, or another tenant's prefix", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 409, description = "The group exists", body = ErrorBody),
+    ))]
 async fn create(
-    _: Operator,
+    caller: Caller,
     State(plane): State<ControlPlane>,
     Path(tenant): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    caller.require_tenant(&tenant)?;
     let req: CreateGroup = parse_body(&body)?;
     let info = plane.tenancy.tenant(&tenant)?;
     let group = qualify(&plane, &info, &req.name)?;
@@ -80,11 +96,23 @@ async fn create(
     Ok((StatusCode::CREATED, Json(json!({ "group": group }))).into_response())
 }
 
+/// Deletes a consumer group with its committed offsets.
+#[utoipa::path(delete, path = "/v1/tenants/{name}/groups/{group}", tag = "groups",
+    params(("name" = String, Path, description = "The tenant"),
+           ("group" = String, Path, description = "The group, with or without the prefix")),
+    responses(
+        (status = 200, description = "`{\"deleted\": full name}`", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Another tenant's prefix", body = ErrorBody),
+        (status = 404, description = "No such tenant or group", body = ErrorBody),
+        (status = 409, description = "The group has members", body = ErrorBody),
+    ))]
 async fn destroy(
-    _: Operator,
+    caller: Caller,
     State(plane): State<ControlPlane>,
     Path((tenant, group)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    caller.require_tenant(&tenant)?;
     let info = plane.tenancy.tenant(&tenant)?;
     let group = qualify(&plane, &info, &group)?;
     match plane.groups.delete(&group).await {

@@ -1,38 +1,50 @@
-//! `/v1/tenants`: create, list, show and destroy tenants, and a tenant's
-//! connection config (`sluice config NAME`).
+//! `/v1/tenants`: create, list, show and destroy tenants (operator), and a
+//! tenant's info and connection config (`sluice config NAME`; the operator
+//! or the tenant's own token).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sluice_protocol::ErrorCode;
 use sluice_tenancy::plan::DEFAULT_PLAN;
 use sluice_tenancy::{IssuedCredential, TenancyError, TenantInfo};
 
-use crate::auth::Operator;
-use crate::error::{parse_body, ApiError};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::{Caller, Operator};
+use crate::error::{parse_body, ApiError, ErrorBody};
 use crate::ControlPlane;
 
-pub fn routes() -> Router<ControlPlane> {
-    Router::new()
-        .route("/v1/tenants", get(list).post(create))
-        .route("/v1/tenants/{name}", get(info).delete(destroy))
-        .route("/v1/tenants/{name}/config", get(config))
+pub fn routes() -> OpenApiRouter<ControlPlane> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(info, change_plan, destroy))
+        .routes(routes!(config))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateTenant {
+    /// Lower-case letters, digits and `-`; generated (`wabash-58779`) when
+    /// left out.
     name: Option<String>,
+    /// A plan name; `basic-0` when left out.
     plan: Option<String>,
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangeTenant {
+    /// The plan to move the tenant to.
+    plan: String,
+}
+
 /// The environment a tenant's clients connect with.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[allow(non_snake_case)]
 pub struct ConfigVars {
     KAFKA_URL: String,
@@ -55,6 +67,18 @@ struct Usage {
     credentials: usize,
 }
 
+/// Creates a tenant with its first credential; answers the tenant, the
+/// credential (with its password, shown here and in the config) and the
+/// config vars.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants",
+    request_body(content = CreateTenant, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = Object),
+        (status = 400, description = "Bad name, plan or body", body = ErrorBody),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+    ))]
 async fn create(
     _: Operator,
     State(plane): State<ControlPlane>,
@@ -71,15 +95,31 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Every tenant.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+    responses(
+        (status = 200, description = "`{\"tenants\": [...]}`", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+    ))]
 async fn list(_: Operator, State(plane): State<ControlPlane>) -> Json<serde_json::Value> {
     Json(json!({ "tenants": plane.tenancy.tenants() }))
 }
 
+/// A tenant with its usage.
+#[utoipa::path(get, path = "/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "The tenant")),
+    responses(
+        (status = 200, description = "The tenant", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 async fn info(
-    _: Operator,
+    caller: Caller,
     State(plane): State<ControlPlane>,
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require_tenant(&name)?;
     let tenant = plane.tenancy.tenant(&name)?;
     let prefix = &tenant.prefix;
     let topics: Vec<_> = plane
@@ -101,8 +141,39 @@ async fn info(
     Ok(Json(body))
 }
 
-/// Removes the tenant's topics, then its groups with their offsets, then
-/// the tenant with its credentials and ACLs.
+/// Moves a tenant to another plan in place: topics, data, offsets and
+/// credentials stay; the new limits and rates apply from its next request.
+#[utoipa::path(patch, path = "/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "The tenant")),
+    request_body(content = ChangeTenant, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The tenant on its new plan", body = Object),
+        (status = 400, description = "Unknown plan or bad body", body = ErrorBody),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
+async fn change_plan(
+    _: Operator,
+    State(plane): State<ControlPlane>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<TenantInfo>, ApiError> {
+    let req: ChangeTenant = parse_body(&body)?;
+    plane.tenancy.tenant(&name)?;
+    Ok(Json(plane.tenancy.change_plan(&name, &req.plan).await?))
+}
+
+/// Destroys a tenant: its topics, then its groups with their offsets, then
+/// the tenant with its credentials, tokens and ACLs.
+#[utoipa::path(delete, path = "/v1/tenants/{name}", tag = "tenants",
+    params(("name" = String, Path, description = "The tenant")),
+    responses(
+        (status = 200, description = "`{\"destroyed\": name}`", body = Object),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
+        (status = 404, description = "No such tenant", body = ErrorBody),
+    ))]
 async fn destroy(
     _: Operator,
     State(plane): State<ControlPlane>,
@@ -139,11 +210,21 @@ async fn destroy(
     Ok(Json(json!({ "destroyed": name })))
 }
 
+/// The tenant's config vars (its first credential's).
+#[utoipa::path(get, path = "/v1/tenants/{name}/config", tag = "tenants",
+    params(("name" = String, Path, description = "The tenant")),
+    responses(
+        (status = 200, description = "The config vars", body = ConfigVars),
+        (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 404, description = "No such tenant, or its first credential was revoked", body = ErrorBody),
+        (status = 409, description = "The password was not kept", body = ErrorBody),
+    ))]
 async fn config(
-    _: Operator,
+    caller: Caller,
     State(plane): State<ControlPlane>,
     Path(name): Path<String>,
 ) -> Result<Json<ConfigVars>, ApiError> {
+    caller.require_tenant(&name)?;
     let tenant = plane.tenancy.tenant(&name)?;
     // The first credential's username is the tenant's name.
     let credential = plane.tenancy.reveal(&name, &name).map_err(|e| match e {

@@ -18,6 +18,8 @@ pub enum TenancyError {
     InvalidName(String),
     #[error("credential `{username}` does not exist for tenant `{tenant}`")]
     UnknownCredential { tenant: String, username: String },
+    #[error("token `{id}` does not exist for tenant `{tenant}`; `sluice tokens list --tenant {tenant}` shows its tokens")]
+    UnknownToken { tenant: String, id: String },
     #[error("credential `{0}` already exists")]
     CredentialExists(String),
     #[error("multi-tenancy is off: start the broker with --multi-tenant to manage tenants")]

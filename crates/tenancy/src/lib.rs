@@ -18,6 +18,7 @@ pub mod quota;
 pub mod scram;
 pub mod seal;
 mod service;
+pub mod tokens;
 
 pub use error::{Result, TenancyError};
 pub use plan::{Plan, Plans};
@@ -26,3 +27,4 @@ pub use seal::Sealer;
 pub use service::{
     CredentialInfo, IssuedCredential, OperatorCredential, Tenancy, TenancyOptions, TenantInfo,
 };
+pub use tokens::{IssuedToken, TokenInfo};

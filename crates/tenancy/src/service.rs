@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sluice_storage::catalog::{Catalog, CredentialRow, TenantRow};
+use sluice_storage::catalog::{Catalog, CredentialRow, TenantRow, TokenRow};
 
 use crate::acl::{self, AclBinding, AclFilter, Operation, PatternType, ResourceType};
 use crate::error::{Result, TenancyError};
@@ -101,16 +101,18 @@ struct Credential {
 
 /// The catalog's tenancy records, in memory.
 #[derive(Debug, Default)]
-struct Snapshot {
-    tenants: BTreeMap<String, TenantRow>,
+pub(crate) struct Snapshot {
+    pub(crate) tenants: BTreeMap<String, TenantRow>,
     credentials: HashMap<String, Credential>,
     /// Certificate fingerprint to username.
     certificates: HashMap<String, String>,
     acls: Vec<AclBinding>,
+    /// API tokens by the SHA-256 of the token.
+    pub(crate) tokens: HashMap<String, TokenRow>,
 }
 
 pub struct Tenancy {
-    catalog: Arc<dyn Catalog>,
+    pub(crate) catalog: Arc<dyn Catalog>,
     plans: RwLock<Plans>,
     operator: Option<(OperatorCredential, CredentialSecret)>,
     superusers: BTreeSet<String>,
@@ -119,7 +121,7 @@ pub struct Tenancy {
     snapshot: RwLock<Arc<Snapshot>>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -190,8 +192,10 @@ impl Tenancy {
         let tenants = self.catalog.list_tenants().await?;
         let credentials = self.catalog.list_credentials().await?;
         let acls = self.catalog.list_acls().await?;
+        let tokens = self.catalog.list_tokens().await?;
         let mut snap = Snapshot {
             tenants: tenants.into_iter().map(|t| (t.name.clone(), t)).collect(),
+            tokens: tokens.into_iter().map(|t| (t.hash.clone(), t)).collect(),
             acls: acls.iter().filter_map(AclBinding::from_row).collect(),
             ..Snapshot::default()
         };
@@ -213,14 +217,14 @@ impl Tenancy {
         Ok(())
     }
 
-    fn snap(&self) -> Arc<Snapshot> {
+    pub(crate) fn snap(&self) -> Arc<Snapshot> {
         self.snapshot
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn require_enabled(&self) -> Result<()> {
+    pub(crate) fn require_enabled(&self) -> Result<()> {
         if self.enabled() {
             Ok(())
         } else {
@@ -297,6 +301,56 @@ impl Tenancy {
     pub fn tenant_plan(&self, tenant: &str) -> Result<Arc<Plan>> {
         let plan = self.tenant(tenant)?.plan;
         self.plan(&plan)
+    }
+
+    /// Moves a tenant to another plan in place: its topics, data, offsets
+    /// and credentials stay; its credentials' ACLs become the new plan's,
+    /// and the new limits and rates apply from the tenant's next request.
+    pub async fn change_plan(&self, name: &str, plan: &str) -> Result<TenantInfo> {
+        self.require_enabled()?;
+        let new_plan = self.plan(plan)?;
+        let tenant = self.catalog_tenant(name).await?;
+        let prefix = names::prefix(name);
+        let old_acls: Vec<_> = match self.plan(&tenant.plan) {
+            Ok(old) => self
+                .tenant_principals(name)
+                .iter()
+                .flat_map(|p| tenant_acls(p, &prefix, &old))
+                .map(|a| a.to_row())
+                .collect(),
+            // A plan since removed from the plans file: keep the ACLs.
+            Err(_) => Vec::new(),
+        };
+        let new_acls: Vec<_> = self
+            .tenant_principals(name)
+            .iter()
+            .flat_map(|p| tenant_acls(p, &prefix, &new_plan))
+            .map(|a| a.to_row())
+            .collect();
+        if !self.catalog.set_tenant_plan(name, plan).await? {
+            return Err(TenancyError::UnknownTenant(name.to_string()));
+        }
+        // Grant first, then take away what the new plan lacks, so that no
+        // broker's reload sees the tenant without its common grants.
+        self.catalog.add_acls(&new_acls).await?;
+        let dropped: Vec<_> = old_acls
+            .into_iter()
+            .filter(|a| !new_acls.contains(a))
+            .collect();
+        self.catalog.delete_acls(&dropped).await?;
+        self.refresh().await?;
+        tracing::info!(tenant = %name, from = %tenant.plan, to = %plan, "changed plan");
+        self.tenant(name)
+    }
+
+    /// The principals of a tenant's credentials.
+    fn tenant_principals(&self, tenant: &str) -> Vec<String> {
+        self.snap()
+            .credentials
+            .values()
+            .filter(|c| c.row.tenant == tenant)
+            .map(|c| Principal::user(&c.row.username))
+            .collect()
     }
 
     /// Forgets a tenant, its credentials and every ACL of its principals or

@@ -142,8 +142,12 @@ async fn read_once(
                 Ok(r) => {
                     total += r.bytes;
                     budget = budget.saturating_sub(r.bytes);
+                    let records = records_in(&r.batches);
                     metrics::counter!("sluice_bytes_out_total").increment(r.bytes as u64);
-                    metrics::counter!("sluice_records_out_total").increment(records_in(&r.batches));
+                    metrics::counter!("sluice_records_out_total").increment(records);
+                    if records > 0 {
+                        ctx.traffic.record_out(&t.topic, records, r.bytes as u64);
+                    }
                     data = data
                         .with_high_watermark(r.high_watermark)
                         .with_last_stable_offset(r.high_watermark)

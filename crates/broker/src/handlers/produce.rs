@@ -74,6 +74,8 @@ pub async fn handle(
             let records = p.records.unwrap_or_default();
             let bytes = records.len() as u64;
             let queued = ctx.storage.enqueue_append(&name, index, records).await;
+            let traffic = ctx.traffic.clone();
+            let topic = name.clone();
             parts.push(
                 async move {
                     match async { queued?.wait().await }.await {
@@ -82,6 +84,7 @@ pub async fn handle(
                             // writing it again produced nothing.
                             if appended.records > 0 {
                                 metrics::counter!("sluice_bytes_in_total").increment(bytes);
+                                traffic.record_in(&topic, appended.records, bytes);
                             }
                             metrics::counter!("sluice_records_in_total")
                                 .increment(appended.records);

@@ -668,7 +668,40 @@ async fn tenancy_records(catalog: &dyn Catalog, salt: i64) {
     assert_eq!(mine(catalog.list_acls().await.unwrap()), vec![acl(4)]);
     catalog.delete_acls(&[acl(4)]).await.unwrap();
 
+    let token = TokenRow {
+        id: format!("tok-{salt}"),
+        tenant: tenant.name.clone(),
+        hash: format!("{salt:064x}"),
+        created_ms: 1,
+    };
+    assert!(catalog.save_token(&token).await.unwrap());
+    assert!(
+        !catalog
+            .save_token(&TokenRow {
+                id: format!("orphan-{salt}"),
+                tenant: "nobody".into(),
+                hash: format!("{:064x}", salt + 1),
+                ..token.clone()
+            })
+            .await
+            .unwrap(),
+        "tokens need a live tenant"
+    );
+    assert!(catalog.list_tokens().await.unwrap().contains(&token));
+    assert!(catalog.delete_token(&token.id).await.unwrap());
+    assert!(!catalog.delete_token(&token.id).await.unwrap());
+    assert!(catalog.save_token(&token).await.unwrap());
+
     assert!(catalog.delete_tenant(&tenant.name).await.unwrap());
+    assert!(
+        !catalog
+            .list_tokens()
+            .await
+            .unwrap()
+            .iter()
+            .any(|t| t.tenant == tenant.name),
+        "a tenant's tokens go with it"
+    );
     assert!(!catalog.delete_tenant(&tenant.name).await.unwrap());
     assert!(
         !catalog

@@ -226,6 +226,18 @@ pub struct CredentialRow {
     pub created_ms: i64,
 }
 
+/// An API token of a tenant: it authorizes the REST API for that tenant
+/// alone. Only a hash of the token is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Names the token in lists and revocation; not a secret.
+    pub id: String,
+    pub tenant: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    pub created_ms: i64,
+}
+
 /// One ACL binding in Kafka's model, with Kafka's numeric codes for the
 /// resource type, pattern type, operation and permission.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -372,7 +384,7 @@ pub trait Catalog: Send + Sync + 'static {
     async fn list_tenants(&self) -> Result<Vec<TenantRow>>;
     /// Moves a tenant to another plan; false if it is unknown.
     async fn set_tenant_plan(&self, name: &str, plan: &str) -> Result<bool>;
-    /// Forgets a tenant and its credentials, in one transaction; false if
+    /// Forgets a tenant, its credentials and its API tokens, in one transaction; false if
     /// it was unknown. Its topics, groups and ACLs are removed by the caller.
     async fn delete_tenant(&self, name: &str) -> Result<bool>;
     /// Stores a credential, replacing the secret of an existing username
@@ -382,6 +394,12 @@ pub trait Catalog: Send + Sync + 'static {
     async fn list_credentials(&self) -> Result<Vec<CredentialRow>>;
     /// Forgets a credential; false if it was unknown.
     async fn delete_credential(&self, username: &str) -> Result<bool>;
+    /// Stores a tenant's API token; false (nothing stored) if the tenant is
+    /// gone.
+    async fn save_token(&self, token: &TokenRow) -> Result<bool>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRow>>;
+    /// Forgets a token; false if it was unknown.
+    async fn delete_token(&self, id: &str) -> Result<bool>;
     /// Adds ACL bindings; bindings already present are left as they are.
     async fn add_acls(&self, acls: &[AclRow]) -> Result<()>;
     async fn list_acls(&self) -> Result<Vec<AclRow>>;

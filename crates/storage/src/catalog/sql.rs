@@ -118,6 +118,11 @@ const SCHEMA: &[&str] = &[
         tenant TEXT NOT NULL,
         secret TEXT NOT NULL,
         created_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS api_tokens (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE,
+        created_ms BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS acls (
         resource_type BIGINT NOT NULL,
         resource_name TEXT NOT NULL,
@@ -1019,6 +1024,10 @@ impl Catalog for SqlCatalog {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM api_tokens WHERE tenant = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         let r = sqlx::query("DELETE FROM tenants WHERE name = $1")
             .bind(name)
             .execute(&mut *tx)
@@ -1066,6 +1075,44 @@ impl Catalog for SqlCatalog {
     async fn delete_credential(&self, username: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM credentials WHERE username = $1")
             .bind(username)
+            .execute(&self.writer)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn save_token(&self, t: &TokenRow) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO api_tokens (id, tenant, hash, created_ms)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM tenants WHERE name = $2)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant)
+        .bind(&t.hash)
+        .bind(t.created_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query("SELECT id, tenant, hash, created_ms FROM api_tokens ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRow {
+                    id: r.try_get(0)?,
+                    tenant: r.try_get(1)?,
+                    hash: r.try_get(2)?,
+                    created_ms: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+            .bind(id)
             .execute(&self.writer)
             .await?;
         Ok(r.rows_affected() > 0)
