@@ -8,6 +8,7 @@
 pub mod auth;
 mod credentials;
 mod error;
+pub mod extract;
 mod groups;
 mod openapi;
 mod tenant_groups;
