@@ -36,6 +36,7 @@ pub fn routes() -> OpenApiRouter<ControlPlane> {
     responses(
         (status = 200, description = "`{\"groups\": [...]}`", body = Object),
         (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
         (status = 503, description = "The catalog is unavailable", body = ErrorBody),
     ))]
 async fn list(_: OperatorIfEnabled, State(plane): State<ControlPlane>) -> Response {
@@ -68,6 +69,7 @@ async fn list(_: OperatorIfEnabled, State(plane): State<ControlPlane>) -> Respon
     responses(
         (status = 200, description = "The group", body = Object),
         (status = 401, description = "No or wrong token", body = ErrorBody),
+        (status = 403, description = "Not the operator", body = ErrorBody),
         (status = 404, description = "No such group", body = ErrorBody),
     ))]
 async fn describe(
