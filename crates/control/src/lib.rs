@@ -2,10 +2,12 @@
 //! REST API of the control plane, described by the OpenAPI document it
 //! serves at `/openapi.json`: consumer groups under `/v1/groups`, and, with
 //! `--multi-tenant`, tenants with their credentials, API tokens, connection
-//! config and explicit consumer groups under `/v1/tenants`. [`auth`] says
+//! config and explicit consumer groups under `/v1/tenants`; the caller's
+//! role at `/v1/whoami` and the cluster at `/v1/cluster`. [`auth`] says
 //! who may call what.
 
 pub mod auth;
+mod cluster;
 mod credentials;
 mod error;
 pub mod extract;
@@ -14,6 +16,8 @@ mod openapi;
 mod tenant_groups;
 mod tenants;
 mod tokens;
+mod usage;
+mod whoami;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +43,19 @@ pub struct ServiceInfo {
     /// The SASL plaintext listener's advertised `host:port`,
     /// `KAFKA_PLAINTEXT_URL`.
     pub kafka_plaintext_url: String,
+    /// This broker's node id, as Metadata answers it.
+    pub node_id: i32,
+}
+
+impl ServiceInfo {
+    /// The Kafka listeners' `host:port`s: SASL plaintext, then TLS.
+    pub fn listeners(&self) -> Vec<String> {
+        let mut out = vec![self.kafka_plaintext_url.clone()];
+        if let Some(tls) = &self.kafka_url {
+            out.extend(tls.split(',').map(|s| s.trim().to_string()));
+        }
+        out
+    }
 }
 
 /// What the API works on; cheap to clone (one per request).
@@ -67,6 +84,8 @@ fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
         .merge(credentials::routes())
         .merge(tenant_groups::routes())
         .merge(tokens::routes())
+        .merge(whoami::routes())
+        .merge(cluster::routes())
         .split_for_parts()
 }
 
