@@ -148,7 +148,7 @@ impl ApiArgs {
         match self.tenant_or_own(given)? {
             Some(t) => Ok(t),
             None => Err(UsageError(
-                "this command acts on one tenant: pass --tenant NAME (or use that tenant's token)"
+                "this command acts on one tenant: name it (--tenant NAME; `sluice config NAME`) or use that tenant's token"
                     .into(),
             )
             .into()),

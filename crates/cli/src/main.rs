@@ -83,8 +83,8 @@ enum Command {
     },
     /// A tenant's connection config as KEY=value lines (`eval` or dotenv).
     Config {
-        /// The tenant.
-        name: String,
+        /// The tenant; a tenant token's own by default.
+        name: Option<String>,
         #[command(flatten)]
         api: api::ApiArgs,
     },
@@ -98,7 +98,9 @@ fn main() -> anyhow::Result<()> {
         Command::Tenants { command, api } => tenants::run(command, &api),
         Command::Credentials { command, api } => credentials::run(command, &api),
         Command::Tokens { command, api } => tokens::run(command, &api),
-        Command::Config { name, api } => tenants::config(&name, &api),
+        Command::Config { name, api } => api
+            .require_tenant(name)
+            .and_then(|name| tenants::config(&name, &api)),
         Command::Info { tenant, api } => info::run(tenant, &api),
         Command::Wait { args, api } => wait::run(args, &api),
     };

@@ -72,16 +72,15 @@ async fn list(
         if !scope.contains(&g.group_id) {
             continue;
         }
-        match c.describe(&g.group_id).await? {
-            Some(view) => groups.push(GroupSummary {
+        // None: deleted between the list and the describe.
+        if let Some(view) = c.describe(&g.group_id).await? {
+            groups.push(GroupSummary {
                 group_id: view.group_id,
                 group_type: view.group_type,
                 state: view.state,
                 members: view.members.len() as u64,
                 total_lag: view.total_lag,
-            }),
-            // Deleted between the list and the describe.
-            None => {}
+            });
         }
     }
     Ok(Json(GroupList { groups }))
