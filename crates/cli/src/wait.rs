@@ -150,12 +150,12 @@ pub fn run(args: WaitArgs, api: &ApiArgs) -> anyhow::Result<()> {
                 }));
             }
             println!(
-                "Sluice is ready at {} (Kafka {}){} after {:.1}s.",
+                "Sluice is ready at {} (Kafka {}{}) after {:.1}s.",
                 api.url,
                 kafka.join(", "),
                 args.tenant
                     .as_deref()
-                    .map(|t| format!(", tenant {t} exists,"))
+                    .map(|t| format!("; tenant {t} exists"))
                     .unwrap_or_default(),
                 elapsed.as_secs_f64()
             );

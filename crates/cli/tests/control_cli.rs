@@ -243,8 +243,11 @@ fn a_tenant_token_sees_and_changes_only_its_own_tenant() {
     assert_eq!(http(&b, "GET", "/v1/tenants/zed", op).0, 200);
     // A tenant's own group that does not exist: also 404.
     answers(&b, "GET", "/v1/groups/nothing", a, 404);
-    // A bad query string is a 400, not a 500.
+    // A bad query string or path is a JSON 400, not a 500; a method an
+    // endpoint does not take, a JSON 405.
     answers(&b, "GET", "/v1/groups?tenant=a&tenant=b", op, 400);
+    answers(&b, "GET", "/v1/groups/%FF", op, 400);
+    answers(&b, "PUT", "/v1/whoami", op, 405);
 
     // Operator-only endpoints: 403 with a tenant token.
     for (method, path) in [

@@ -110,7 +110,56 @@ pub fn api(plane: ControlPlane) -> Router {
                 "no such endpoint; see docs/operations.md for the REST API",
             )
         })
+        .layer(axum::middleware::map_response(json_refusals))
         .with_state(plane)
+}
+
+/// Refusals that axum answers itself (a path segment that is not UTF-8,
+/// a method an endpoint does not take, …) in plain text or with no body
+/// become `{"error", "message"}` like every other refusal.
+async fn json_refusals(res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request is not valid"),
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method; see /openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        _ => ("refused", "the request was refused"),
+    };
+    let message = if text.is_empty() {
+        fallback.into()
+    } else {
+        text
+    };
+    let mut out = axum::response::IntoResponse::into_response(ApiError::new(status, code, message));
+    // Keep what tells the client how to retry (Allow on a 405).
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 /// Serves until `shutdown` turns true.
