@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::Value;
+use std::time::Duration;
 
 /// Where the control plane is, and the token to call it with.
 #[derive(Args, Debug, Clone)]
@@ -45,10 +46,27 @@ impl ApiArgs {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let (status, body) = self.request(method, path, body, Duration::from_secs(30))?;
+        if !(200..300).contains(&status) {
+            let message = body["message"].as_str().unwrap_or("no message");
+            bail!("{message}");
+        }
+        Ok(body)
+    }
+
+    /// One request; the HTTP status and the JSON body, whatever the status.
+    /// Fails only when the broker cannot be reached or answers no JSON.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}{}", self.url.trim_end_matches('/'), path);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .timeout_global(Some(timeout))
             .build()
             .new_agent();
         let auth = self.token.as_ref().map(|t| format!("Bearer {}", t.trim()));
@@ -90,13 +108,58 @@ impl ApiArgs {
             .body_mut()
             .read_json()
             .with_context(|| format!("{url} did not answer with JSON (HTTP {status})"))?;
-        if !status.is_success() {
-            let message = body["message"].as_str().unwrap_or("no message");
-            bail!("{message}");
+        Ok((status.as_u16(), body))
+    }
+
+    /// GETs `path` without a token and returns the HTTP status, whatever
+    /// the body (for `/healthz`, which answers plain text).
+    pub fn probe(&self, path: &str, timeout: Duration) -> anyhow::Result<u16> {
+        let url = format!("{}{}", self.url.trim_end_matches('/'), path);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .new_agent();
+        let response = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("could not reach Sluice at {}", self.url))?;
+        Ok(response.status().as_u16())
+    }
+
+    /// `GET /v1/whoami`: the token's role, tenant and the Kafka listeners.
+    pub fn whoami(&self) -> anyhow::Result<Value> {
+        self.get("/v1/whoami")
+    }
+
+    /// The tenant a command acts on: `given`, else a tenant token's own
+    /// tenant; `None` for the operator without `--tenant`.
+    pub fn tenant_or_own(&self, given: Option<String>) -> anyhow::Result<Option<String>> {
+        if given.is_some() {
+            return Ok(given);
         }
-        Ok(body)
+        let me = self.whoami()?;
+        Ok(me["tenant"].as_str().map(str::to_string))
+    }
+
+    /// Like [`ApiArgs::tenant_or_own`], for commands that need a tenant:
+    /// the operator must name it.
+    pub fn require_tenant(&self, given: Option<String>) -> anyhow::Result<String> {
+        match self.tenant_or_own(given)? {
+            Some(t) => Ok(t),
+            None => Err(UsageError(
+                "this command acts on one tenant: name it (--tenant NAME; `sluice config NAME`) or use that tenant's token"
+                    .into(),
+            )
+            .into()),
+        }
     }
 }
+
+/// A command-line mistake found after parsing: exit status 2, like clap's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// Keeps a user-given name one path segment.
 pub fn encode_path(s: &str) -> String {

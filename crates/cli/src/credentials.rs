@@ -12,29 +12,33 @@ pub enum CredentialsCommand {
     /// Issues a new credential (username `<tenant>-<name>`); its password
     /// is shown once here.
     Create {
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
         /// The credential's name; generated when left out.
         #[arg(long)]
         name: Option<String>,
     },
     /// A tenant's credentials (never their secrets).
     List {
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
     },
     /// Replaces a credential's password (and certificate); the old one
     /// stops working at once.
     Rotate {
         username: String,
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
     },
     /// Removes a credential and its ACLs.
     Revoke {
         username: String,
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
         /// The username again, to confirm.
         #[arg(long)]
         confirm: Option<String>,
@@ -45,6 +49,7 @@ pub fn run(command: CredentialsCommand, api: &ApiArgs) -> anyhow::Result<()> {
     let base = |tenant: &str| format!("/v1/tenants/{}/credentials", encode_path(tenant));
     match command {
         CredentialsCommand::Create { tenant, name } => {
+            let tenant = api.require_tenant(tenant)?;
             let req = match name {
                 Some(n) => json!({ "name": n }),
                 None => json!({}),
@@ -53,6 +58,7 @@ pub fn run(command: CredentialsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             issued(api, "Created", &body)?;
         }
         CredentialsCommand::List { tenant } => {
+            let tenant = api.require_tenant(tenant)?;
             let body = api.get(&base(&tenant))?;
             if api.json {
                 return print_json(&body);
@@ -78,6 +84,7 @@ pub fn run(command: CredentialsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             println!("{t}");
         }
         CredentialsCommand::Rotate { username, tenant } => {
+            let tenant = api.require_tenant(tenant)?;
             let body = api.post(
                 &format!("{}/{}/rotate", base(&tenant), encode_path(&username)),
                 json!({}),
@@ -89,6 +96,7 @@ pub fn run(command: CredentialsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             tenant,
             confirm,
         } => {
+            let tenant = api.require_tenant(tenant)?;
             crate::confirm::require("credential", &username, confirm.as_deref())?;
             let body = api.delete(&format!("{}/{}", base(&tenant), encode_path(&username)))?;
             if api.json {

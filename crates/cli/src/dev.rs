@@ -86,6 +86,7 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let service = sluice_control::ServiceInfo {
         kafka_url,
         kafka_plaintext_url: format!("{advertised_host}:{}", server.local_addr()?.port()),
+        node_id: server.context().config.node_id,
     };
     serve(
         (server, tls_server),

@@ -10,36 +10,65 @@ use crate::output::{table, text};
 
 #[derive(Subcommand, Debug)]
 pub enum GroupsCommand {
-    /// Every consumer group with its state, members and total lag.
-    List,
+    /// Consumer groups with their state, members and total lag: a tenant
+    /// token's own, or (operator) every tenant's or one's with --tenant.
+    List {
+        /// Only this tenant's groups.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// One group: members and their partitions, and per partition the
     /// committed offset, the log end and the lag.
     Describe {
-        /// The group id.
+        /// The group id; a tenant's prefix is added when missing.
         group: String,
+        /// The tenant whose prefix a bare name gets (a tenant token's own
+        /// by default).
+        #[arg(long)]
+        tenant: Option<String>,
     },
     /// Creates a tenant's consumer group (plans with explicit groups need
     /// it before consumers join); the tenant's prefix is added if missing.
     Create {
         name: String,
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
     },
     /// Deletes a tenant's consumer group and its committed offsets; refused
     /// while it has members.
     Destroy {
         name: String,
+        /// The tenant; a tenant token's own by default.
         #[arg(long)]
-        tenant: String,
-        /// The group's name again, to confirm.
+        tenant: Option<String>,
+        /// The group's name again (with or without the prefix), to confirm.
         #[arg(long)]
         confirm: Option<String>,
     },
 }
 
+/// `name` with the tenant's prefix, as the API will name it.
+fn full_name(tenant: &str, name: &str) -> String {
+    let prefix = sluice_tenancy::names::prefix(tenant);
+    if name.starts_with(&prefix) {
+        name.to_string()
+    } else {
+        format!("{prefix}{name}")
+    }
+}
+
+fn tenant_query(tenant: &Option<String>) -> String {
+    tenant
+        .as_deref()
+        .map(|t| format!("?tenant={}", encode_path(t)))
+        .unwrap_or_default()
+}
+
 pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
     match command {
         GroupsCommand::Create { name, tenant } => {
+            let tenant = api.require_tenant(tenant)?;
             let body = api.post(
                 &format!("/v1/tenants/{}/groups", encode_path(&tenant)),
                 json!({ "name": name }),
@@ -54,7 +83,11 @@ pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             tenant,
             confirm,
         } => {
-            crate::confirm::require("consumer group", &name, confirm.as_deref())?;
+            let tenant = api.require_tenant(tenant)?;
+            let full = full_name(&tenant, &name);
+            if confirm.as_deref() != Some(full.as_str()) {
+                crate::confirm::require("consumer group", &name, confirm.as_deref())?;
+            }
             let body = api.delete(&format!(
                 "/v1/tenants/{}/groups/{}",
                 encode_path(&tenant),
@@ -65,8 +98,8 @@ pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             }
             println!("Deleted consumer group {}", text(&body["deleted"]));
         }
-        GroupsCommand::List => {
-            let body = api.get("/v1/groups")?;
+        GroupsCommand::List { tenant } => {
+            let body = api.get(&format!("/v1/groups{}", tenant_query(&tenant)))?;
             if api.json {
                 return print_json(&body);
             }
@@ -87,8 +120,12 @@ pub fn run(command: GroupsCommand, api: &ApiArgs) -> anyhow::Result<()> {
             }
             println!("{table}");
         }
-        GroupsCommand::Describe { group } => {
-            let body = api.get(&format!("/v1/groups/{}", encode_path(&group)))?;
+        GroupsCommand::Describe { group, tenant } => {
+            let body = api.get(&format!(
+                "/v1/groups/{}{}",
+                encode_path(&group),
+                tenant_query(&tenant)
+            ))?;
             if api.json {
                 return print_json(&body);
             }

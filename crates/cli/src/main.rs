@@ -6,10 +6,12 @@ mod confirm;
 mod credentials;
 mod dev;
 mod groups;
+mod info;
 mod output;
 mod tenants;
 mod tls;
 mod tokens;
+mod wait;
 
 use clap::{Parser, Subcommand};
 
@@ -62,10 +64,27 @@ enum Command {
         #[command(flatten)]
         api: api::ApiArgs,
     },
+    /// A tenant's plan, status and usage (the given tenant, or a tenant
+    /// token's own); for the operator without TENANT, the cluster: brokers,
+    /// version and usage by tenant.
+    Info {
+        /// The tenant.
+        tenant: Option<String>,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
+    /// Waits until the broker answers on HTTP and Kafka (and, with
+    /// --tenant, until the tenant exists); exit 1 on timeout.
+    Wait {
+        #[command(flatten)]
+        args: wait::WaitArgs,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
     /// A tenant's connection config as KEY=value lines (`eval` or dotenv).
     Config {
-        /// The tenant.
-        name: String,
+        /// The tenant; a tenant token's own by default.
+        name: Option<String>,
         #[command(flatten)]
         api: api::ApiArgs,
     },
@@ -79,12 +98,18 @@ fn main() -> anyhow::Result<()> {
         Command::Tenants { command, api } => tenants::run(command, &api),
         Command::Credentials { command, api } => credentials::run(command, &api),
         Command::Tokens { command, api } => tokens::run(command, &api),
-        Command::Config { name, api } => tenants::config(&name, &api),
+        Command::Config { name, api } => api
+            .require_tenant(name)
+            .and_then(|name| tenants::config(&name, &api)),
+        Command::Info { tenant, api } => info::run(tenant, &api),
+        Command::Wait { args, api } => wait::run(args, &api),
     };
-    // Operator commands print their failure as one line and exit 1.
+    // Operator commands print their failure as one line and exit 1 (2 for
+    // a command-line mistake found after parsing).
     if let Err(e) = operated {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let usage = e.downcast_ref::<api::UsageError>().is_some();
+        std::process::exit(if usage { 2 } else { 1 });
     }
     Ok(())
 }

@@ -19,6 +19,34 @@ pub fn text(v: &Value) -> String {
     }
 }
 
+/// Bytes in binary units as people read them: `512 B`, `1.5 MB`, `64 GB`.
+pub fn bytes(v: &Value) -> String {
+    let Some(n) = v.as_f64() else {
+        return text(v);
+    };
+    const UNITS: [&str; 6] = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut n = n.max(0.0);
+    let mut unit = 0;
+    while n >= 1024.0 && unit < UNITS.len() - 1 {
+        n /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || n >= 100.0 || n.fract() < 0.05 {
+        format!("{} {}", n.round(), UNITS[unit])
+    } else {
+        format!("{n:.1} {}", UNITS[unit])
+    }
+}
+
+/// A per-second rate: whole numbers bare, small ones with one decimal.
+pub fn rate(v: &Value) -> String {
+    match v.as_f64() {
+        Some(r) if r.fract() == 0.0 || r >= 100.0 => format!("{}", r.round()),
+        Some(r) => format!("{r:.1}"),
+        None => text(v),
+    }
+}
+
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn time(ms: &Value) -> String {
     let Some(ms) = ms.as_i64() else {
@@ -88,6 +116,17 @@ fn quote(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(bytes(&Value::from(0)), "0 B");
+        assert_eq!(bytes(&Value::from(512)), "512 B");
+        assert_eq!(bytes(&Value::from(1536)), "1.5 KB");
+        assert_eq!(bytes(&Value::from(1_572_864)), "1.5 MB");
+        assert_eq!(bytes(&Value::from(68_719_476_736_u64)), "64 GB");
+        assert_eq!(rate(&Value::from(12.0)), "12");
+        assert_eq!(rate(&Value::from(0.3)), "0.3");
+    }
 
     #[test]
     fn times_are_utc_dates() {

@@ -2,10 +2,12 @@
 //! REST API of the control plane, described by the OpenAPI document it
 //! serves at `/openapi.json`: consumer groups under `/v1/groups`, and, with
 //! `--multi-tenant`, tenants with their credentials, API tokens, connection
-//! config and explicit consumer groups under `/v1/tenants`. [`auth`] says
+//! config and explicit consumer groups under `/v1/tenants`; the caller's
+//! role at `/v1/whoami` and the cluster at `/v1/cluster`. [`auth`] says
 //! who may call what.
 
 pub mod auth;
+mod cluster;
 mod credentials;
 mod error;
 pub mod extract;
@@ -14,6 +16,8 @@ mod openapi;
 mod tenant_groups;
 mod tenants;
 mod tokens;
+mod usage;
+mod whoami;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +43,19 @@ pub struct ServiceInfo {
     /// The SASL plaintext listener's advertised `host:port`,
     /// `KAFKA_PLAINTEXT_URL`.
     pub kafka_plaintext_url: String,
+    /// This broker's node id, as Metadata answers it.
+    pub node_id: i32,
+}
+
+impl ServiceInfo {
+    /// The Kafka listeners' `host:port`s: SASL plaintext, then TLS.
+    pub fn listeners(&self) -> Vec<String> {
+        let mut out = vec![self.kafka_plaintext_url.clone()];
+        if let Some(tls) = &self.kafka_url {
+            out.extend(tls.split(',').map(|s| s.trim().to_string()));
+        }
+        out
+    }
 }
 
 /// What the API works on; cheap to clone (one per request).
@@ -67,6 +84,8 @@ fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
         .merge(credentials::routes())
         .merge(tenant_groups::routes())
         .merge(tokens::routes())
+        .merge(whoami::routes())
+        .merge(cluster::routes())
         .split_for_parts()
 }
 
@@ -91,7 +110,56 @@ pub fn api(plane: ControlPlane) -> Router {
                 "no such endpoint; see docs/operations.md for the REST API",
             )
         })
+        .layer(axum::middleware::map_response(json_refusals))
         .with_state(plane)
+}
+
+/// Refusals that axum answers itself (a path segment that is not UTF-8,
+/// a method an endpoint does not take, …) in plain text or with no body
+/// become `{"error", "message"}` like every other refusal.
+async fn json_refusals(res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request is not valid"),
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not take that method; see /openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        _ => ("refused", "the request was refused"),
+    };
+    let message = if text.is_empty() {
+        fallback.into()
+    } else {
+        text
+    };
+    let mut out = axum::response::IntoResponse::into_response(ApiError::new(status, code, message));
+    // Keep what tells the client how to retry (Allow on a 405).
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 /// Serves until `shutdown` turns true.

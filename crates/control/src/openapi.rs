@@ -24,6 +24,7 @@ Every refusal is a 4xx with `{\"error\": code, \"message\": what and how to fix}
         (name = "credentials", description = "A tenant's SASL credentials and client certificates"),
         (name = "tokens", description = "A tenant's REST API tokens"),
         (name = "groups", description = "Consumer groups"),
+        (name = "cluster", description = "Brokers and usage by tenant (operator)"),
     )
 )]
 struct ApiDoc;

@@ -17,6 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Caller, Operator};
 use crate::error::{parse_body, ApiError, ErrorBody};
+use crate::usage::{self, TenantUsage};
 use crate::ControlPlane;
 
 pub fn routes() -> OpenApiRouter<ControlPlane> {
@@ -58,13 +59,22 @@ pub struct ConfigVars {
     KAFKA_PASSWORD: String,
 }
 
-/// What a tenant uses, next to its [`TenantInfo`].
-#[derive(Debug, Serialize)]
-struct Usage {
-    topics: usize,
-    partitions: i64,
-    groups: usize,
-    credentials: usize,
+/// A tenant as `GET /v1/tenants/{name}` shows it: who it is, how it is
+/// doing, and what it uses of its plan.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TenantView {
+    pub name: String,
+    pub plan: String,
+    /// Topics and groups of the tenant start with it (`<name>.`).
+    pub prefix: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// `available`, or `over capacity` once `usage.data_bytes` reaches
+    /// `usage.capacity_bytes` (produce is refused then).
+    pub status: String,
+    /// The broker's version.
+    pub version: String,
+    pub usage: TenantUsage,
 }
 
 /// Creates a tenant with its first credential; answers the tenant, the
@@ -106,39 +116,48 @@ async fn list(_: Operator, State(plane): State<ControlPlane>) -> Json<serde_json
     Json(json!({ "tenants": plane.tenancy.tenants() }))
 }
 
-/// A tenant with its usage.
+/// A tenant with its status and usage against its plan: topics,
+/// partitions, groups, traffic and stored bytes.
 #[utoipa::path(get, path = "/v1/tenants/{name}", tag = "tenants",
     params(("name" = String, Path, description = "The tenant")),
     responses(
-        (status = 200, description = "The tenant", body = Object),
+        (status = 200, description = "The tenant", body = TenantView),
         (status = 401, description = "No or wrong token", body = ErrorBody),
-        (status = 404, description = "No such tenant", body = ErrorBody),
+        (status = 404, description = "No such tenant (or another tenant's, for a tenant token), or multi-tenancy is off", body = ErrorBody),
+        (status = 503, description = "The catalog is unavailable", body = ErrorBody),
     ))]
 async fn info(
     caller: Caller,
     State(plane): State<ControlPlane>,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     caller.require_tenant(&name)?;
     let tenant = plane.tenancy.tenant(&name)?;
-    let prefix = &tenant.prefix;
-    let topics: Vec<_> = plane
-        .storage
-        .topics()
-        .into_iter()
-        .filter(|t| t.name.starts_with(prefix))
-        .collect();
-    let groups = tenant_group_ids(&plane, prefix).await?;
-    let usage = Usage {
-        topics: topics.len(),
-        partitions: topics.iter().map(|t| t.partition_count() as i64).sum(),
-        groups: groups.len(),
-        credentials: plane.tenancy.credentials(&name)?.len(),
-    };
-    let mut body = serde_json::to_value(&tenant)
-        .map_err(|e| ApiError::unavailable("encoding the tenant", e))?;
-    body["usage"] = json!(usage);
-    Ok(Json(body))
+    Ok(Json(
+        tenant_view(&plane, tenant, &usage::sizes(&plane).await?).await?,
+    ))
+}
+
+/// `tenant` with its status and usage; `sizes` from [`usage::sizes`].
+pub async fn tenant_view(
+    plane: &ControlPlane,
+    tenant: TenantInfo,
+    sizes: &std::collections::HashMap<String, i64>,
+) -> Result<TenantView, ApiError> {
+    let plan = plane.tenancy.tenant_plan(&tenant.name)?;
+    let measured = usage::measure(plane, &tenant.prefix, sizes);
+    let groups = tenant_group_ids(plane, &tenant.prefix).await?.len() as u64;
+    let credentials = plane.tenancy.credentials(&tenant.name)?.len() as u64;
+    let usage = TenantUsage::new(&measured, &plan, groups, credentials);
+    Ok(TenantView {
+        status: usage::status(usage.data_bytes, usage.capacity_bytes).into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        name: tenant.name,
+        plan: tenant.plan,
+        prefix: tenant.prefix,
+        created_ms: tenant.created_ms,
+        usage,
+    })
 }
 
 /// Moves a tenant to another plan in place: topics, data, offsets and
