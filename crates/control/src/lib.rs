@@ -1,6 +1,7 @@
 //! The HTTP side of a broker: `/healthz`, Prometheus `/metrics`, and the
 //! REST API of the control plane, described by the OpenAPI document it
-//! serves at `/openapi.json`: consumer groups under `/v1/groups`, and, with
+//! serves at `/openapi.json`: topics and their records under `/v1/topics`,
+//! consumer groups under `/v1/groups`, and, with
 //! `--multi-tenant`, tenants with their credentials, API tokens, connection
 //! config and explicit consumer groups under `/v1/tenants`. [`auth`] says
 //! who may call what.
@@ -14,6 +15,7 @@ mod openapi;
 mod tenant_groups;
 mod tenants;
 mod tokens;
+mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use axum::{routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_broker::groups::GroupCoordinator;
+use sluice_broker::quota::Quotas;
 use sluice_broker::traffic::Traffic;
 use sluice_storage::Storage;
 use sluice_tenancy::Tenancy;
@@ -39,6 +42,9 @@ pub struct ServiceInfo {
     /// The SASL plaintext listener's advertised `host:port`,
     /// `KAFKA_PLAINTEXT_URL`.
     pub kafka_plaintext_url: String,
+    /// Partitions of a topic created without a count on an open broker
+    /// (`--num-partitions`); a tenant's plan has its own default.
+    pub default_partitions: i32,
 }
 
 /// What the API works on; cheap to clone (one per request).
@@ -52,6 +58,9 @@ pub struct ControlPlane {
     pub service: Arc<ServiceInfo>,
     /// Recent message and byte rates per topic on this broker.
     pub traffic: Arc<Traffic>,
+    /// Tenants' capacity and produce quotas, which REST writes count
+    /// against as Kafka produce requests do.
+    pub quotas: Arc<Quotas>,
 }
 
 /// Binds the HTTP listener.
@@ -67,6 +76,7 @@ fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
         .merge(credentials::routes())
         .merge(tenant_groups::routes())
         .merge(tokens::routes())
+        .merge(topics::routes())
         .split_for_parts()
 }
 
