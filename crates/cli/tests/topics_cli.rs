@@ -669,3 +669,79 @@ fn topics_on_an_open_broker() {
     );
     assert!(names(&json(&b, None, &["topics", "list"])).is_empty());
 }
+
+#[test]
+fn rest_writes_count_against_the_tenants_capacity() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = dir.path().join("plans.toml");
+    std::fs::write(
+        &plans,
+        "[tiny]
+produce_bytes_per_sec = 67108864
+consume_bytes_per_sec = 67108864
+capacity_bytes = 400
+max_partitions = 10
+max_partitions_per_topic = 4
+default_partitions = 1
+max_topics = 2
+max_groups = 10
+retention_ms_min = 3600000
+retention_ms_max = 604800000
+retention_ms_default = 86400000
+max_message_bytes = 1048576
+explicit_groups = true
+admin_topics = true
+max_connections = 10
+max_requests_per_sec = 100000
+",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let b = Broker::start(
+        &data,
+        &["--multi-tenant", "--plans", plans.to_str().unwrap()],
+    );
+    let operator = std::fs::read_to_string(data.join("operator.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let op = Some(operator.as_str());
+    json(&b, op, &["tenants", "create", "tiny", "--plan", "tiny"]);
+    ok(&b, op, &["topics", "create", "t", "--tenant", "tiny"]);
+    ok(&b, op, &["topics", "create", "u", "--tenant", "tiny"]);
+    // The plan's topic count holds on the REST API too.
+    let e = refused(&b, op, &["topics", "create", "v", "--tenant", "tiny"]);
+    assert!(e.contains("allows 2 topics"), "{e}");
+    // Each write is a batch of about 100 bytes: the fifth finds the
+    // tenant at its 400 bytes.
+    let value = "x".repeat(40);
+    let mut refusal = None;
+    for _ in 0..10 {
+        let (code, _, err) = sluice(
+            &b,
+            op,
+            &["topics", "write", "t", &value, "--tenant", "tiny"],
+        );
+        if code != 0 {
+            refusal = Some((code, err));
+            break;
+        }
+    }
+    let (code, err) = refusal.expect("writes past capacity are refused");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("tenant `tiny` stores") && err.contains("capacity (plan tiny)"),
+        "{err}"
+    );
+    let (status, body) = http(
+        &b,
+        "POST",
+        "/v1/topics/t/records?tenant=tiny",
+        op,
+        r#"{"value": "x"}"#,
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("policy_violation"))
+    );
+}
