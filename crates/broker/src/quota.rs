@@ -187,6 +187,28 @@ impl Quotas {
         b.sync(&plan, std::time::Instant::now());
     }
 
+    /// Counts `bytes` written for `tenant` outside the Kafka listener (the
+    /// REST API's `POST /v1/topics/{topic}/records`) against its capacity
+    /// and produce quota, as a produce request is counted. At or over
+    /// capacity the write is refused with the message a Kafka producer gets
+    /// with POLICY_VIOLATION; otherwise the answer is how long the caller
+    /// should wait before answering (the produce throttle).
+    pub fn admit_write(&self, tenant: &str, bytes: u64) -> Result<Duration, String> {
+        let Ok(plan) = self.tenancy.tenant_plan(tenant) else {
+            return Ok(Duration::ZERO);
+        };
+        let t = self.state(tenant, &plan);
+        if let Some(message) = t.over_capacity(&plan) {
+            return Err(message);
+        }
+        t.appended.fetch_add(bytes, Ordering::Relaxed);
+        metrics::counter!("sluice_tenant_bytes_in_total", "tenant" => t.name.clone())
+            .increment(bytes);
+        let d = t.buckets().produce.record(bytes, std::time::Instant::now());
+        throttled(&t.name, "produce", d);
+        Ok(d)
+    }
+
     /// Counts an authenticated connection against its tenant's limit; the
     /// refusal names the limit.
     pub fn open_connection(&self, principal: &Principal) -> Result<Option<ConnectionSlot>, String> {

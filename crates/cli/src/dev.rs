@@ -87,6 +87,7 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
         kafka_url,
         kafka_plaintext_url: format!("{advertised_host}:{}", server.local_addr()?.port()),
         node_id: server.context().config.node_id,
+        default_partitions: config.num_partitions,
     };
     serve(
         (server, tls_server),
@@ -220,6 +221,7 @@ async fn serve(
         groups: groups.clone(),
         service: Arc::new(service),
         traffic: server.context().traffic.clone(),
+        quotas: server.context().quotas.clone(),
     };
     let kafka_task = tokio::spawn(server.run(shutdown_rx.clone()));
     let tls_task = tls_server.map(|s| tokio::spawn(s.run(shutdown_rx.clone())));

@@ -11,6 +11,7 @@ mod output;
 mod tenants;
 mod tls;
 mod tokens;
+mod topics;
 mod wait;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,19 @@ struct Cli {
 enum Command {
     /// Run a broker with embedded storage (SQLite catalog, local objects).
     Dev(Box<config::DevArgs>),
+    /// Topics: list, create, info, destroy, retention, compaction,
+    /// partitions, and their records: write, tail.
+    Topics {
+        #[command(subcommand)]
+        command: topics::TopicsCommand,
+        /// With the operator token: the tenant whose topics to act on
+        /// (names get its prefix, lists show only its topics). A tenant
+        /// token always acts on its own tenant.
+        #[arg(long, global = true)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        api: api::ApiArgs,
+    },
     /// Consumer groups of a running broker: list, describe; a tenant's
     /// explicit groups: create, destroy.
     Groups {
@@ -94,6 +108,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let operated = match cli.command {
         Command::Dev(args) => return run_broker(*args),
+        Command::Topics {
+            command,
+            tenant,
+            api,
+        } => topics::run(command, tenant.as_deref(), &api),
         Command::Groups { command, api } => groups::run(command, &api),
         Command::Tenants { command, api } => tenants::run(command, &api),
         Command::Credentials { command, api } => credentials::run(command, &api),

@@ -1,6 +1,7 @@
 //! The HTTP side of a broker: `/healthz`, Prometheus `/metrics`, and the
 //! REST API of the control plane, described by the OpenAPI document it
-//! serves at `/openapi.json`: consumer groups under `/v1/groups`, and, with
+//! serves at `/openapi.json`: topics and their records under `/v1/topics`,
+//! consumer groups under `/v1/groups`, and, with
 //! `--multi-tenant`, tenants with their credentials, API tokens, connection
 //! config and explicit consumer groups under `/v1/tenants`; the caller's
 //! role at `/v1/whoami` and the cluster at `/v1/cluster`. [`auth`] says
@@ -16,6 +17,7 @@ mod openapi;
 mod tenant_groups;
 mod tenants;
 mod tokens;
+mod topics;
 mod usage;
 mod whoami;
 
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use axum::{routing::get, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sluice_broker::groups::GroupCoordinator;
+use sluice_broker::quota::Quotas;
 use sluice_broker::traffic::Traffic;
 use sluice_storage::Storage;
 use sluice_tenancy::Tenancy;
@@ -45,6 +48,9 @@ pub struct ServiceInfo {
     pub kafka_plaintext_url: String,
     /// This broker's node id, as Metadata answers it.
     pub node_id: i32,
+    /// Partitions of a topic created without a count on an open broker
+    /// (`--num-partitions`); a tenant's plan has its own default.
+    pub default_partitions: i32,
 }
 
 impl ServiceInfo {
@@ -69,6 +75,9 @@ pub struct ControlPlane {
     pub service: Arc<ServiceInfo>,
     /// Recent message and byte rates per topic on this broker.
     pub traffic: Arc<Traffic>,
+    /// Tenants' capacity and produce quotas, which REST writes count
+    /// against as Kafka produce requests do.
+    pub quotas: Arc<Quotas>,
 }
 
 /// Binds the HTTP listener.
@@ -86,6 +95,7 @@ fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
         .merge(tokens::routes())
         .merge(whoami::routes())
         .merge(cluster::routes())
+        .merge(topics::routes())
         .split_for_parts()
 }
 

@@ -23,6 +23,7 @@ Every refusal is a 4xx with `{\"error\": code, \"message\": what and how to fix}
         (name = "tenants", description = "Tenants, plans and connection config (multi-tenant brokers)"),
         (name = "credentials", description = "A tenant's SASL credentials and client certificates"),
         (name = "tokens", description = "A tenant's REST API tokens"),
+        (name = "topics", description = "Topics, within a tenant's plan, and their records"),
         (name = "groups", description = "Consumer groups"),
         (name = "cluster", description = "Brokers and usage by tenant (operator)"),
     )
