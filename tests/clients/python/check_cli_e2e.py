@@ -129,8 +129,13 @@ def produce(conf, topic, values):
 
 def can_log_in(conf):
     """Whether a client with `conf` can fetch metadata (an authenticated request)."""
-    # error_cb keeps librdkafka's expected authentication errors off stderr.
-    p = Producer(dict(conf, **{"error_cb": lambda e: None, "socket.timeout.ms": 5000}))
+    # One attempt: librdkafka otherwise retries a refused login every few
+    # milliseconds, and the broker's limit on failed logins per address
+    # (10 a minute) would then refuse the next, good, login too. error_cb
+    # and log_level keep the expected failures off stderr.
+    p = Producer(dict(conf, **{
+        "error_cb": lambda e: None, "log_level": 0, "socket.timeout.ms": 5000,
+        "reconnect.backoff.ms": 10000, "reconnect.backoff.max.ms": 10000}))
     try:
         p.list_topics(timeout=6)
         return True
