@@ -11,6 +11,7 @@ mod output;
 mod tenants;
 mod tls;
 mod tokens;
+mod topic_records;
 mod topics;
 mod wait;
 

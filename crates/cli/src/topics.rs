@@ -1,20 +1,21 @@
-//! `sluice topics list|create|info|destroy|retention|compaction|partitions|
-//! write|tail`: topics through the REST API (`/v1/topics`).
+//! `sluice topics list|create|info|destroy|retention|compaction|partitions`:
+//! topics through the REST API (`/v1/topics`). `sluice topics write|tail`
+//! are parsed here too and run in `topic_records`, with the `?tenant=`
+//! query, topic paths and spinner from here.
 //!
 //! Names given without the tenant's prefix get it (the API adds it: from a
 //! tenant token, or from `--tenant NAME` with the operator token), and
 //! output shows full names.
 
-use std::io::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use crate::api::{encode_path, print_json, ApiArgs};
 use crate::output::{table, text, time};
+use crate::topic_records::{self, TailOptions};
 
 #[derive(Subcommand, Debug)]
 pub enum TopicsCommand {
@@ -95,7 +96,7 @@ pub enum TopicsCommand {
         count: Option<usize>,
         /// Stop after this long (`10s`, `2m`, or milliseconds); with
         /// --count, fewer records by then is an error (exit 1).
-        #[arg(long, value_parser = parse_timeout)]
+        #[arg(long, value_parser = topic_records::parse_timeout)]
         timeout: Option<Duration>,
     },
 }
@@ -249,27 +250,7 @@ pub fn run(command: TopicsCommand, tenant: Option<&str>, api: &ApiArgs) -> anyho
             message,
             key,
             partition,
-        } => {
-            let mut req = json!({ "value": message });
-            if let Some(k) = key {
-                req["key"] = k.into();
-            }
-            if let Some(p) = partition {
-                req["partition"] = p.into();
-            }
-            let body = waiting(api, "Writing", || {
-                api.post(&q.path(&format!("{}/records", topic_path(&name))), req)
-            })?;
-            if api.json {
-                return print_json(&body);
-            }
-            println!(
-                "Wrote to {} partition {} at offset {}.",
-                text(&body["topic"]),
-                text(&body["partition"]),
-                text(&body["offset"])
-            );
-        }
+        } => topic_records::write(api, &q, &name, message, key, partition)?,
         TopicsCommand::Tail {
             name,
             max_length,
@@ -277,7 +258,7 @@ pub fn run(command: TopicsCommand, tenant: Option<&str>, api: &ApiArgs) -> anyho
             partition,
             count,
             timeout,
-        } => tail(
+        } => topic_records::tail(
             api,
             &q,
             &name,
@@ -294,14 +275,14 @@ pub fn run(command: TopicsCommand, tenant: Option<&str>, api: &ApiArgs) -> anyho
 }
 
 /// The `?tenant=` query, when given.
-struct Query(Option<String>);
+pub(crate) struct Query(Option<String>);
 
 impl Query {
-    fn path(&self, path: &str) -> String {
+    pub(crate) fn path(&self, path: &str) -> String {
         self.with(path, &[])
     }
 
-    fn with(&self, path: &str, params: &[String]) -> String {
+    pub(crate) fn with(&self, path: &str, params: &[String]) -> String {
         let all: Vec<&str> = self
             .0
             .iter()
@@ -316,12 +297,12 @@ impl Query {
     }
 }
 
-fn topic_path(name: &str) -> String {
+pub(crate) fn topic_path(name: &str) -> String {
     format!("/v1/topics/{}", encode_path(name))
 }
 
 /// Runs `call` with a spinner on a terminal's stderr.
-fn waiting<T>(
+pub(crate) fn waiting<T>(
     api: &ApiArgs,
     message: &str,
     call: impl FnOnce() -> anyhow::Result<T>,
@@ -334,7 +315,7 @@ fn waiting<T>(
 
 /// A spinner on stderr; hidden when stderr is not a terminal (indicatif
 /// draws nothing then) and with --json.
-fn spinner(api: &ApiArgs, message: &str) -> ProgressBar {
+pub(crate) fn spinner(api: &ApiArgs, message: &str) -> ProgressBar {
     if api.json {
         return ProgressBar::hidden();
     }
@@ -345,143 +326,6 @@ fn spinner(api: &ApiArgs, message: &str) -> ProgressBar {
     pb.set_message(format!("{message}…"));
     pb.enable_steady_tick(Duration::from_millis(100));
     pb
-}
-
-struct TailOptions {
-    max_length: Option<usize>,
-    from_beginning: bool,
-    partition: Option<i32>,
-    count: Option<usize>,
-    timeout: Option<Duration>,
-}
-
-fn tail(api: &ApiArgs, q: &Query, name: &str, o: TailOptions) -> anyhow::Result<()> {
-    if api.json && o.count.is_none() && o.timeout.is_none() {
-        eprintln!("error: `topics tail --json` prints one document at the end: give --count or --timeout so that it ends");
-        std::process::exit(2);
-    }
-    let info = api.get(&q.path(&topic_path(name)))?;
-    let full = text(&info["name"]);
-    let path = topic_path(&full);
-    let mut positions: Vec<(i64, i64)> = info["partition_offsets"]
-        .as_array()
-        .map(|ps| {
-            ps.iter()
-                .filter_map(|p| {
-                    let partition = p["partition"].as_i64()?;
-                    let at = if o.from_beginning {
-                        p["log_start"].as_i64()?
-                    } else {
-                        p["high_watermark"].as_i64()?
-                    };
-                    Some((partition, at))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(p) = o.partition {
-        positions.retain(|(partition, _)| *partition == p as i64);
-        if positions.is_empty() {
-            bail!(
-                "topic `{full}` has no partition {p} (it has {})",
-                text(&info["partitions"])
-            );
-        }
-    }
-    let deadline = o.timeout.map(|t| Instant::now() + t);
-    let spinner = spinner(api, &format!("Waiting for records on {full}"));
-    let mut seen = 0usize;
-    let mut collected = Vec::new();
-    let stdout = std::io::stdout();
-    'polling: loop {
-        let mut any = false;
-        for (partition, offset) in positions.iter_mut() {
-            let left = o.count.map_or(1000, |c| c - seen).clamp(1, 1000);
-            let page = api
-                .get(&q.with(
-                    &format!("{path}/records"),
-                    &[
-                        format!("partition={partition}"),
-                        format!("offset={offset}"),
-                        format!("limit={left}"),
-                    ],
-                ))
-                .with_context(|| format!("reading {full} partition {partition}"))?;
-            if let Some(next) = page["next_offset"].as_i64() {
-                *offset = next;
-            }
-            for r in page["records"].as_array().into_iter().flatten() {
-                any = true;
-                seen += 1;
-                if api.json {
-                    collected.push(r.clone());
-                } else {
-                    let line = tail_line(r, o.max_length);
-                    spinner.suspend(|| {
-                        let mut out = stdout.lock();
-                        let _ = writeln!(out, "{line}");
-                        let _ = out.flush();
-                    });
-                }
-                if o.count.is_some_and(|c| seen >= c) {
-                    break 'polling;
-                }
-            }
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        if !any {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    spinner.finish_and_clear();
-    if api.json {
-        print_json(&json!({ "records": collected }))?;
-    }
-    if let (Some(c), Some(t)) = (o.count, o.timeout) {
-        if seen < c {
-            bail!(
-                "only {seen} of {c} records arrived within {} s",
-                t.as_secs_f64()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// `topic partition offset length value`, the value cut to `max_length`
-/// characters, control characters escaped (`\n`), and `base64:` before a
-/// value that is not UTF-8 text.
-fn tail_line(r: &Value, max_length: Option<usize>) -> String {
-    let value = match (&r["value"], r["value_encoding"].as_str()) {
-        (Value::Null, _) => "null".to_string(),
-        (v, Some("base64")) => format!("base64:{}", text(v)),
-        (v, _) => text(v),
-    };
-    let value: String = match max_length {
-        Some(n) => value.chars().take(n).collect(),
-        None => value,
-    };
-    let value: String = value
-        .chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect();
-    format!(
-        "{} {} {} {} {}",
-        text(&r["topic"]),
-        text(&r["partition"]),
-        text(&r["offset"]),
-        text(&r["length"]),
-        value
-    )
 }
 
 fn print_info(body: &Value) {
@@ -637,13 +481,6 @@ pub fn parse_retention(s: &str) -> Result<i64, String> {
     Ok(ms as i64)
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
-    match parse_retention(s)? {
-        ms if ms >= 0 => Ok(Duration::from_millis(ms as u64)),
-        _ => Err(format!("`{s}`: a timeout cannot be negative")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,16 +507,5 @@ mod tests {
         assert_eq!(retention_text(&json!(172_800_000)), "2 days");
         assert_eq!(retention_text(&json!(-1)), "forever");
         assert_eq!(retention_text(&json!(1500)), "1500 ms");
-    }
-
-    #[test]
-    fn tail_lines_cut_and_escape_values() {
-        let r = json!({"topic": "a.t", "partition": 0, "offset": 7, "length": 11,
-                       "value": "hello\nworld", "value_encoding": "utf8"});
-        assert_eq!(tail_line(&r, None), "a.t 0 7 11 hello\\nworld");
-        assert_eq!(tail_line(&r, Some(4)), "a.t 0 7 11 hell");
-        let b = json!({"topic": "t", "partition": 1, "offset": 0, "length": 2,
-                       "value": "/wA=", "value_encoding": "base64"});
-        assert_eq!(tail_line(&b, None), "t 1 0 2 base64:/wA=");
     }
 }

@@ -17,6 +17,7 @@ mod openapi;
 mod tenant_groups;
 mod tenants;
 mod tokens;
+mod topic_records;
 mod topics;
 mod usage;
 mod whoami;
@@ -96,6 +97,7 @@ fn documented_routes() -> (Router<ControlPlane>, utoipa::openapi::OpenApi) {
         .merge(whoami::routes())
         .merge(cluster::routes())
         .merge(topics::routes())
+        .merge(topic_records::routes())
         .split_for_parts()
 }
 
