@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::{fails, json, ok, refused};
+use common::rest::{http, operator_token};
 use common::{free_port, sasl_client, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -20,72 +20,6 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
-
-/// Runs the CLI against `b` (SLUICE_TOKEN unset); success, stdout, stderr,
-/// exit code.
-fn run(b: &Broker, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .arg("--url")
-        .arg(format!("http://127.0.0.1:{}", b.http_port))
-        .env_remove("SLUICE_TOKEN")
-        .env_remove("SLUICE_URL");
-    if let Some(t) = token {
-        cmd.arg("--token").arg(t);
-    }
-    let out = cmd.output().expect("run sluice");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs the CLI expecting success; its stdout.
-fn ok(b: &Broker, token: Option<&str>, args: &[&str]) -> String {
-    let (code, out, err) = run(b, token, args);
-    assert_eq!(code, 0, "sluice {args:?} failed: {err}");
-    out
-}
-
-/// Runs the CLI with `--json`; it must succeed with one JSON document.
-fn json(b: &Broker, token: Option<&str>, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = ok(b, token, &all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}): {out}"))
-}
-
-/// Runs the CLI expecting `error: ...` and exit status `code`.
-fn fails(b: &Broker, token: Option<&str>, args: &[&str], code: i32) -> String {
-    let (got, _, err) = run(b, token, args);
-    assert_eq!(got, code, "sluice {args:?} should exit {code}: {err}");
-    assert!(err.contains("error"), "{err}");
-    err
-}
-
-fn refused(b: &Broker, token: Option<&str>, args: &[&str]) -> String {
-    fails(b, token, args, 1)
-}
-
-/// One HTTP request with an empty body; the status code and JSON body.
-fn http(b: &Broker, method: &str, path: &str, bearer: Option<&str>) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", b.http_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 /// Asserts `method path` answers `status` with a JSON refusal.
 fn answers(b: &Broker, method: &str, path: &str, bearer: Option<&str>, status: u16) {
@@ -95,13 +29,6 @@ fn answers(b: &Broker, method: &str, path: &str, bearer: Option<&str>, status: u
         body["error"].is_string() && body["message"].is_string(),
         "{method} {path}: refusals are {{error, message}}: {body}"
     );
-}
-
-fn operator_token(data: &Path) -> String {
-    std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string()
 }
 
 /// Whether any file under `dir` contains `needle`.

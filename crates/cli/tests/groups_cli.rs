@@ -4,36 +4,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cli::{json, sluice};
 use common::Broker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use serde_json::Value;
-
-fn sluice(b: &Broker, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .arg("--url")
-        .arg(format!("http://127.0.0.1:{}", b.http_port))
-        .output()
-        .expect("run sluice");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(b: &Broker, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (ok, stdout, stderr) = sluice(b, &all);
-    assert!(ok, "sluice {args:?} failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
 
 fn produce(b: &Broker, topic: &str, n: usize) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -91,7 +68,7 @@ fn groups_list_and_describe_show_members_offsets_and_lag() {
     }
     c.commit_consumer_state(CommitMode::Sync).unwrap();
 
-    let listed = json(&b, &["groups", "list"]);
+    let listed = json(&b, None, &["groups", "list"]);
     let group = listed["groups"]
         .as_array()
         .unwrap()
@@ -103,7 +80,7 @@ fn groups_list_and_describe_show_members_offsets_and_lag() {
     assert_eq!(group["members"], 1);
     assert_eq!(group["total_lag"], 0);
 
-    let described = json(&b, &["groups", "describe", "billing"]);
+    let described = json(&b, None, &["groups", "describe", "billing"]);
     let members = described["members"].as_array().unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["client_id"], "billing-1");
@@ -122,26 +99,26 @@ fn groups_list_and_describe_show_members_offsets_and_lag() {
 
     // Nine more records, not consumed yet: the lag shows them.
     produce(&b, "orders", 9);
-    let described = json(&b, &["groups", "describe", "billing"]);
+    let described = json(&b, None, &["groups", "describe", "billing"]);
     assert_eq!(described["total_lag"], 9, "{described}");
 
     // The table form names the group, the member and the partitions.
-    let (ok, table, _) = sluice(&b, &["groups", "describe", "billing"]);
-    assert!(ok);
+    let (code, table, _) = sluice(&b, None, &["groups", "describe", "billing"]);
+    assert_eq!(code, 0);
     for needle in ["billing", "billing-1", "orders", "LAG"] {
         assert!(table.contains(needle), "`{needle}` missing from:\n{table}");
     }
 
     // An unknown group is an error that says so, with exit code 1.
-    let (ok, _, stderr) = sluice(&b, &["groups", "describe", "nope"]);
-    assert!(!ok);
+    let (code, _, stderr) = sluice(&b, None, &["groups", "describe", "nope"]);
+    assert_ne!(code, 0);
     assert!(stderr.contains("`nope` does not exist"), "{stderr}");
 
     // After the member leaves, the group and its offsets remain.
     drop(c);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let described = json(&b, &["groups", "describe", "billing"]);
+        let described = json(&b, None, &["groups", "describe", "billing"]);
         if described["state"] == "Empty" {
             assert!(described["members"].as_array().unwrap().is_empty());
             assert_eq!(described["total_lag"], 9);

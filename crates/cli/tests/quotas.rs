@@ -9,6 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::rest::create_tenant;
 use common::{sasl_client, Broker, RawClient};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -74,22 +75,12 @@ fn broker(dir: &tempfile::TempDir) -> Broker {
     )
 }
 
-/// Creates a tenant through the REST API; returns the password of its
-/// first credential, whose username is the tenant's name.
-async fn tenant(b: &Broker, name: &str, plan: &str) -> String {
-    let token = std::fs::read_to_string(b.data_dir.join("operator.token")).unwrap();
-    let url = format!("http://127.0.0.1:{}/v1/tenants", b.http_port);
-    let body = serde_json::json!({"name": name, "plan": plan});
-    tokio::task::spawn_blocking(move || {
-        let mut r = ureq::post(&url)
-            .header("Authorization", &format!("Bearer {}", token.trim()))
-            .send_json(body)
-            .unwrap();
-        let v: serde_json::Value = r.body_mut().read_json().unwrap();
-        v["credential"]["password"].as_str().unwrap().to_string()
-    })
-    .await
-    .unwrap()
+/// Creates a tenant on `plan` through the REST API (off the async workers);
+/// returns the password of its first credential, whose username is the
+/// tenant's name.
+fn tenant(b: &Broker, name: &str, plan: &str) -> String {
+    let v = tokio::task::block_in_place(|| create_tenant(b, name, Some(plan)));
+    v["credential"]["password"].as_str().unwrap().to_string()
 }
 
 async fn create_topic(b: &Broker, user: &str, password: &str, topic: &str) {
@@ -149,8 +140,8 @@ fn p99(mut v: Vec<f64>) -> f64 {
 async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_latency() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let heavy_pw = tenant(&b, "heavy", "q-produce").await;
-    let light_pw = tenant(&b, "light", "q-light").await;
+    let heavy_pw = tenant(&b, "heavy", "q-produce");
+    let light_pw = tenant(&b, "light", "q-light");
     create_topic(&b, "heavy", &heavy_pw, "heavy.t").await;
     create_topic(&b, "light", &light_pw, "light.t").await;
 
@@ -247,7 +238,7 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
 async fn a_backlog_is_consumed_at_the_consume_rate() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let pw = tenant(&b, "reader", "q-consume").await;
+    let pw = tenant(&b, "reader", "q-consume");
     create_topic(&b, "reader", &pw, "reader.t").await;
     let p: FutureProducer = sasl_client(&b.bootstrap(), "reader", &pw)
         .set("acks", "all")
@@ -361,7 +352,7 @@ fn raw_produce(c: &mut RawClient, topic: &str) -> (i16, String) {
 async fn produce_is_refused_at_capacity_until_space_is_freed() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let pw = tenant(&b, "full", "q-capacity").await;
+    let pw = tenant(&b, "full", "q-capacity");
     create_topic(&b, "full", &pw, "full.t").await;
     let p: FutureProducer = sasl_client(&b.bootstrap(), "full", &pw)
         .set("acks", "all")
@@ -424,7 +415,7 @@ async fn produce_is_refused_at_capacity_until_space_is_freed() {
 async fn connections_beyond_the_plan_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let pw = tenant(&b, "few", "q-conn").await;
+    let pw = tenant(&b, "few", "q-conn");
     let (c1, code1, _) = plain(&b, "few", &pw);
     let (_c2, code2, _) = plain(&b, "few", &pw);
     assert_eq!((code1, code2), (0, 0));

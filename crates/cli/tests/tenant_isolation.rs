@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::rest::{as_operator, create_tenant, operator_token};
 use common::{record_batch, sasl_client, Broker, RawClient};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -30,55 +31,14 @@ fn name(v: &str) -> TopicName {
     TopicName(s(v))
 }
 
-/// The operator's side: the REST API with the operator token.
-struct Operator {
-    url: String,
-    token: String,
-}
-
-impl Operator {
-    fn new(broker: &Broker) -> Operator {
-        let token = std::fs::read_to_string(broker.data_dir.join("operator.token")).unwrap();
-        Operator {
-            url: format!("http://127.0.0.1:{}", broker.http_port),
-            token: token.trim().to_string(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let url = format!("{}{path}", self.url);
-        let auth = format!("Bearer {}", self.token);
-        let mut response = match method {
-            "POST" => agent
-                .post(&url)
-                .header("Authorization", &auth)
-                .send_json(body),
-            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
-            _ => agent.get(&url).header("Authorization", &auth).call(),
-        }
-        .unwrap();
-        let status = response.status();
-        let v: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {v}");
-        v
-    }
-
-    /// A tenant and its first credential's password.
-    fn tenant(&self, name: &str) -> (String, String) {
-        let v = self.call(
-            "POST",
-            "/v1/tenants",
-            json!({"name": name, "plan": "basic-0"}),
-        );
-        (
-            v["tenant"]["name"].as_str().unwrap().to_string(),
-            v["credential"]["password"].as_str().unwrap().to_string(),
-        )
-    }
+/// A tenant on plan basic-0, made through the REST API as operators do:
+/// its name and its first credential's password.
+fn tenant(broker: &Broker, name: &str) -> (String, String) {
+    let v = create_tenant(broker, name, Some("basic-0"));
+    (
+        v["tenant"]["name"].as_str().unwrap().to_string(),
+        v["credential"]["password"].as_str().unwrap().to_string(),
+    )
 }
 
 /// A raw connection authenticated with SASL PLAIN.
@@ -404,10 +364,9 @@ fn tenants_see_and_touch_only_their_own_resources() {
         &dir.path().join("data"),
         &["--multi-tenant", "--group-initial-rebalance-delay-ms", "0"],
     );
-    let op = Operator::new(&broker);
     let bootstrap = broker.bootstrap();
-    let (a, a_password) = op.tenant("acme");
-    let (b, b_password) = op.tenant("bravo");
+    let (a, a_password) = tenant(&broker, "acme");
+    let (b, b_password) = tenant(&broker, "bravo");
 
     // No credential: nothing but ApiVersions and SASL is served.
     let mut anonymous = RawClient::connect(&bootstrap);
@@ -435,7 +394,7 @@ fn tenants_see_and_touch_only_their_own_resources() {
         SASL_AUTHENTICATION_FAILED
     );
 
-    let token = op.token.clone();
+    let token = operator_token(&broker.data_dir);
     let mut admin = login(&bootstrap, "admin", &token).unwrap();
     let mut ta = login(&bootstrap, &a, &a_password).unwrap();
     let mut tb = login(&bootstrap, &b, &b_password).unwrap();
@@ -544,10 +503,11 @@ fn tenants_see_and_touch_only_their_own_resources() {
         commit_error(&mut tb, "bravo.app", "bravo.events"),
         GROUP_AUTHORIZATION_FAILED
     );
-    op.call(
+    as_operator(
+        &broker,
         "POST",
         &format!("/v1/tenants/{b}/groups"),
-        json!({"name": "app"}),
+        &json!({"name": "app"}),
     );
     assert_eq!(commit_error(&mut tb, "bravo.app", "bravo.events"), 0);
     let (code, message) = find_coordinator(&mut ta, "acme.app");
@@ -560,10 +520,11 @@ fn tenants_see_and_touch_only_their_own_resources() {
         commit_error(&mut ta, "acme.app", "acme.events"),
         GROUP_AUTHORIZATION_FAILED
     );
-    op.call(
+    as_operator(
+        &broker,
         "POST",
         &format!("/v1/tenants/{a}/groups"),
-        json!({"name": "acme.app"}),
+        &json!({"name": "acme.app"}),
     );
     assert_eq!(find_coordinator(&mut ta, "acme.app").0, 0);
     assert_eq!(commit_error(&mut ta, "acme.app", "acme.events"), 0);
@@ -629,13 +590,13 @@ fn real_clients_authenticate_with_scram_and_stay_isolated() {
         &dir.path().join("data"),
         &["--multi-tenant", "--group-initial-rebalance-delay-ms", "0"],
     );
-    let op = Operator::new(&broker);
-    let (a, a_password) = op.tenant("acme");
-    let (b, b_password) = op.tenant("bravo");
-    op.call(
+    let (a, a_password) = tenant(&broker, "acme");
+    let (b, b_password) = tenant(&broker, "bravo");
+    as_operator(
+        &broker,
         "POST",
         &format!("/v1/tenants/{a}/groups"),
-        json!({"name": "readers"}),
+        &json!({"name": "readers"}),
     );
     let config = |user: &str, password: &str, mechanism: &str| {
         let mut c = sasl_client(&broker.bootstrap(), user, password);
@@ -706,18 +667,20 @@ fn real_clients_authenticate_with_scram_and_stay_isolated() {
     );
 
     // A second credential works until it is revoked.
-    let cred = op.call(
+    let cred = as_operator(
+        &broker,
         "POST",
         &format!("/v1/tenants/{a}/credentials"),
-        json!({"name": "worker"}),
+        &json!({"name": "worker"}),
     );
     let user = cred["username"].as_str().unwrap().to_string();
     let password = cred["password"].as_str().unwrap().to_string();
     assert!(login(&broker.bootstrap(), &user, &password).is_ok());
-    op.call(
+    as_operator(
+        &broker,
         "DELETE",
         &format!("/v1/tenants/{a}/credentials/{user}"),
-        Value::Null,
+        &Value::Null,
     );
     assert_eq!(
         login(&broker.bootstrap(), &user, &password)

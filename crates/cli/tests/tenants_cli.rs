@@ -5,85 +5,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
+use common::cli::{json, refused, sluice};
+use common::rest::{http, operator_token};
 use common::{sasl_client, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
-use serde_json::Value;
-
-/// Runs the CLI against `b`, with `token` as --token (SLUICE_TOKEN unset).
-fn sluice(b: &Broker, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .arg("--url")
-        .arg(format!("http://127.0.0.1:{}", b.http_port))
-        .env_remove("SLUICE_TOKEN");
-    if let Some(t) = token {
-        cmd.arg("--token").arg(t);
-    }
-    let out = cmd.output().expect("run sluice");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs the CLI with `--json`; it must succeed with one JSON document.
-fn json(b: &Broker, token: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (ok, stdout, stderr) = sluice(b, Some(token), &all);
-    assert!(ok, "sluice {args:?} failed: {stderr}");
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not one JSON document ({e}): {stdout}"))
-}
-
-/// Runs the CLI expecting it to fail with `error: ...` and exit status 1.
-fn refused(b: &Broker, token: Option<&str>, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .arg("--url")
-        .arg(format!("http://127.0.0.1:{}", b.http_port))
-        .env_remove("SLUICE_TOKEN");
-    if let Some(t) = token {
-        cmd.arg("--token").arg(t);
-    }
-    let out = cmd.output().expect("run sluice");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "sluice {args:?} should fail: {stderr}"
-    );
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
-}
-
-/// One HTTP request; the status code and body.
-fn http(b: &Broker, method: &str, path: &str, bearer: Option<&str>) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", b.http_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 fn sasl_config(b: &Broker, user: &str, password: &str) -> ClientConfig {
     let mut c = sasl_client(&b.bootstrap(), user, password);
@@ -121,10 +52,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut b = Broker::start(&data, &["--multi-tenant"]);
-    let token = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let token = operator_token(&data);
 
     // Without the operator token, or with a wrong one: 401, exit 1.
     let e = refused(&b, None, &["tenants", "list"]);
@@ -140,7 +68,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     // Two tenants: one named, one generated.
     let created = json(
         &b,
-        &token,
+        Some(&token),
         &["tenants", "create", "acme", "--plan", "basic-0"],
     );
     assert_eq!(created["tenant"]["name"], "acme");
@@ -160,12 +88,12 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
         "KAFKA_URL is the TLS listener: {cfg}"
     );
 
-    let (ok, out, err) = sluice(
+    let (code, out, err) = sluice(
         &b,
         Some(&token),
         &["tenants", "create", "--plan", "basic-1"],
     );
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Created tenant "), "{out}");
     assert!(out.contains("KAFKA_PASSWORD="), "{out}");
     let other = out["Created tenant ".len()..]
@@ -182,7 +110,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     );
     assert!(e.contains("unknown plan"), "{e}");
 
-    let listed = json(&b, &token, &["tenants", "list"]);
+    let listed = json(&b, Some(&token), &["tenants", "list"]);
     let names: Vec<&str> = listed["tenants"]
         .as_array()
         .unwrap()
@@ -191,19 +119,19 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
         .collect();
     assert_eq!(names.len(), 2, "{listed}");
     assert!(names.contains(&"acme") && names.contains(&other.as_str()));
-    let (ok, out, _) = sluice(&b, Some(&token), &["tenants", "list"]);
+    let (code, out, _) = sluice(&b, Some(&token), &["tenants", "list"]);
     assert!(
-        ok && out.contains("acme") && out.contains("basic-1"),
+        code == 0 && out.contains("acme") && out.contains("basic-1"),
         "{out}"
     );
 
-    let info = json(&b, &token, &["tenants", "info", "acme"]);
+    let info = json(&b, Some(&token), &["tenants", "info", "acme"]);
     assert_eq!(info["plan"], "basic-0");
     assert_eq!(info["usage"]["credentials"], 1);
 
     // `sluice config` shows the password again; the lines `eval` back.
-    let (ok, out, err) = sluice(&b, Some(&token), &["config", "acme"]);
-    assert!(ok, "{err}");
+    let (code, out, err) = sluice(&b, Some(&token), &["config", "acme"]);
+    assert_eq!(code, 0, "{err}");
     assert!(
         out.contains(&format!("KAFKA_PASSWORD={acme_password}\n")),
         "{out}"
@@ -220,7 +148,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
         format!("acme:{acme_password}")
     );
     assert_eq!(
-        json(&b, &token, &["config", "acme"])["KAFKA_PASSWORD"],
+        json(&b, Some(&token), &["config", "acme"])["KAFKA_PASSWORD"],
         acme_password.as_str()
     );
 
@@ -230,7 +158,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     // Credentials: create, list, rotate, revoke.
     let worker = json(
         &b,
-        &token,
+        Some(&token),
         &[
             "credentials",
             "create",
@@ -243,7 +171,11 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     assert_eq!(worker["username"], "acme-worker");
     let p1 = worker["password"].as_str().unwrap().to_string();
     assert!(logs_in(&b, "acme-worker", &p1));
-    let creds = json(&b, &token, &["credentials", "list", "--tenant", "acme"]);
+    let creds = json(
+        &b,
+        Some(&token),
+        &["credentials", "list", "--tenant", "acme"],
+    );
     let users: Vec<&str> = creds["credentials"]
         .as_array()
         .unwrap()
@@ -255,7 +187,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
 
     let rotated = json(
         &b,
-        &token,
+        Some(&token),
         &["credentials", "rotate", "acme-worker", "--tenant", "acme"],
     );
     let p2 = rotated["password"].as_str().unwrap().to_string();
@@ -282,7 +214,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
         logs_in(&b, "acme-worker", &p2),
         "a refused revoke changes nothing"
     );
-    let (ok, out, err) = sluice(
+    let (code, out, err) = sluice(
         &b,
         Some(&token),
         &[
@@ -295,13 +227,13 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
             "acme-worker",
         ],
     );
-    assert!(ok && out.contains("Revoked"), "{err}");
+    assert!(code == 0 && out.contains("Revoked"), "{err}");
     assert!(!logs_in(&b, "acme-worker", &p2), "revoked");
 
     // Explicit groups: the prefix is added; other tenants' prefixes refused.
     let g = json(
         &b,
-        &token,
+        Some(&token),
         &["groups", "create", "billing", "--tenant", "acme"],
     );
     assert_eq!(g["group"], "acme.billing");
@@ -325,13 +257,13 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     assert!(e.contains("prefix"), "{e}");
     json(
         &b,
-        &token,
+        Some(&token),
         &["groups", "create", "audit", "--tenant", "acme"],
     );
-    let groups = json(&b, &token, &["groups", "list"]);
+    let groups = json(&b, Some(&token), &["groups", "list"]);
     assert!(groups.to_string().contains("acme.billing"), "{groups}");
     assert_eq!(
-        json(&b, &token, &["tenants", "info", "acme"])["usage"]["groups"],
+        json(&b, Some(&token), &["tenants", "info", "acme"])["usage"]["groups"],
         2
     );
     refused(
@@ -341,7 +273,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     );
     let d = json(
         &b,
-        &token,
+        Some(&token),
         &[
             "groups",
             "destroy",
@@ -372,7 +304,7 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     b.stop();
     b.restart();
     assert_eq!(
-        json(&b, &token, &["config", "acme"])["KAFKA_PASSWORD"],
+        json(&b, Some(&token), &["config", "acme"])["KAFKA_PASSWORD"],
         acme_password.as_str()
     );
 
@@ -391,12 +323,12 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
         logs_in(&b, "acme", &acme_password),
         "refused destroys change nothing"
     );
-    let (ok, out, err) = sluice(
+    let (code, out, err) = sluice(
         &b,
         Some(&token),
         &["tenants", "destroy", "acme", "--confirm", "acme"],
     );
-    assert!(ok && out.contains("Destroyed tenant acme"), "{err}");
+    assert!(code == 0 && out.contains("Destroyed tenant acme"), "{err}");
     assert!(
         !logs_in(&b, "acme", &acme_password),
         "destroyed tenant logs in"
@@ -404,12 +336,12 @@ fn tenants_credentials_groups_and_config_through_the_cli() {
     let left = topics(&b, &token);
     assert!(!left.contains(&"acme.events".to_string()), "{left:?}");
     assert!(left.contains(&format!("{other}.events")), "{left:?}");
-    let groups = json(&b, &token, &["groups", "list"]);
+    let groups = json(&b, Some(&token), &["groups", "list"]);
     assert!(!groups.to_string().contains("acme."), "{groups}");
     let e = refused(&b, Some(&token), &["tenants", "info", "acme"]);
     assert!(e.contains("does not exist"), "{e}");
     assert_eq!(
-        json(&b, &token, &["tenants", "list"])["tenants"]
+        json(&b, Some(&token), &["tenants", "list"])["tenants"]
             .as_array()
             .unwrap()
             .len(),

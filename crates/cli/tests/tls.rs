@@ -16,6 +16,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::rest::{as_operator, create_tenant, operator_token};
 use common::{free_port, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -27,18 +28,6 @@ use rdkafka::ClientConfig;
 use sluice_tenancy::pki::Pki;
 
 const TENANT: &str = "acme";
-
-/// One REST call as the operator; the JSON answer.
-fn api(b: &Broker, token: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
-    let url = format!("http://127.0.0.1:{}{path}", b.http_port);
-    ureq::post(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .send_json(&body)
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"))
-        .body_mut()
-        .read_json()
-        .unwrap()
-}
 
 /// An issued credential's certificate, key, username and password.
 struct Issued {
@@ -205,14 +194,9 @@ async fn mtls_and_sasl_ssl_with_hostname_verification() {
     );
     let ca_before = std::fs::read_to_string(data.join("tls/ca.pem")).unwrap();
 
-    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
-    let token = token.trim();
-    let created = api(
-        &broker,
-        token,
-        "/v1/tenants",
-        serde_json::json!({"name": TENANT}),
-    );
+    let token = operator_token(&data);
+    let token = token.as_str();
+    let created = create_tenant(&broker, TENANT, None);
     let config = &created["config"];
     assert_eq!(
         config["KAFKA_URL"],
@@ -225,11 +209,11 @@ async fn mtls_and_sasl_ssl_with_hostname_verification() {
     std::fs::create_dir(&certs).unwrap();
     std::fs::write(certs.join("ca.pem"), &ca_before).unwrap();
     write_issued(&certs, "old", &first);
-    let rotated = issued(&api(
+    let rotated = issued(&as_operator(
         &broker,
-        token,
+        "POST",
         &format!("/v1/tenants/{TENANT}/credentials/{TENANT}/rotate"),
-        serde_json::json!({}),
+        &serde_json::json!({}),
     ));
     write_issued(&certs, "client", &rotated);
     std::fs::write(certs.join("username"), &rotated.username).unwrap();

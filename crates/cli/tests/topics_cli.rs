@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use common::cli::{cli, json, ok, refused, sluice};
+use common::rest::{http, http_with_body, operator_token};
 use common::{sasl_client, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -16,71 +16,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::Value;
-
-fn cli(b: &Broker, token: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args)
-        .arg("--url")
-        .arg(format!("http://127.0.0.1:{}", b.http_port))
-        .env_remove("SLUICE_TOKEN");
-    if let Some(t) = token {
-        cmd.arg("--token").arg(t);
-    }
-    cmd
-}
-
-/// Runs the CLI; exit code, stdout, stderr.
-fn sluice(b: &Broker, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let out = cli(b, token, args).output().expect("run sluice");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs the CLI expecting success; its stdout.
-fn ok(b: &Broker, token: Option<&str>, args: &[&str]) -> String {
-    let (code, out, err) = sluice(b, token, args);
-    assert_eq!(code, 0, "sluice {args:?} failed: {err}");
-    out
-}
-
-/// Runs the CLI with `--json`; it must succeed with one JSON document.
-fn json(b: &Broker, token: Option<&str>, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = ok(b, token, &all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON document ({e}): {out}"))
-}
-
-/// Runs the CLI expecting a refusal: exit 1 and `error: ...`.
-fn refused(b: &Broker, token: Option<&str>, args: &[&str]) -> String {
-    let (code, out, err) = sluice(b, token, args);
-    assert_eq!(code, 1, "sluice {args:?} should be refused: {out} {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    err
-}
-
-/// One HTTP request with an optional JSON body; status and JSON body.
-fn http(b: &Broker, method: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", b.http_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
 
 fn names(list: &Value) -> Vec<String> {
     list["topics"]
@@ -162,10 +97,7 @@ fn topics_through_the_cli_with_tenants() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let b = Broker::start(&data, &["--multi-tenant"]);
-    let operator = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let operator = operator_token(&data);
     let op = Some(operator.as_str());
 
     let acme = json(&b, op, &["tenants", "create", "acme", "--plan", "basic-0"]);
@@ -231,7 +163,7 @@ fn topics_through_the_cli_with_tenants() {
     assert!(e.contains("range of 1 to 64 per topic"), "{e}");
     let e = refused(&b, me, &["topics", "retention", "orders", "1h"]);
     assert!(e.contains("outside plan `basic-0`'s range"), "{e}");
-    let (status, body) = http(
+    let (status, body) = http_with_body(
         &b,
         "PATCH",
         "/v1/topics/orders",
@@ -247,22 +179,21 @@ fn topics_through_the_cli_with_tenants() {
         "{",
         r#"{"name": "a/b"}"#,
     ] {
-        let (status, body) = http(&b, "POST", "/v1/topics", me, bad);
+        let (status, body) = http_with_body(&b, "POST", "/v1/topics", me, bad);
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["message"].is_string(), "{body}");
     }
-    let (status, _) = http(&b, "PATCH", "/v1/topics/orders", me, "{}");
+    let (status, _) = http_with_body(&b, "PATCH", "/v1/topics/orders", me, "{}");
     assert_eq!(status, 400);
-    let (status, body) = http(&b, "GET", "/v1/topics/orders/records?partition=x", me, "");
+    let (status, body) = http(&b, "GET", "/v1/topics/orders/records?partition=x", me);
     assert_eq!(status, 400, "{body}");
-    let (status, _) = http(&b, "GET", "/v1/topics/orders/records?partition=9", me, "");
+    let (status, _) = http(&b, "GET", "/v1/topics/orders/records?partition=9", me);
     assert_eq!(status, 404);
     let (status, body) = http(
         &b,
         "GET",
         "/v1/topics/orders/records?partition=0&offset=99",
         me,
-        "",
     );
     assert_eq!(
         (status, body["error"].as_str()),
@@ -567,7 +498,7 @@ fn topics_through_the_cli_with_tenants() {
         ),
         ("GET", "/v1/topics/acme.orders/records?partition=0", ""),
     ] {
-        let (status, b) = http(&b, method, path, them, body);
+        let (status, b) = http_with_body(&b, method, path, them, body);
         assert_eq!(
             (status, b["error"].as_str()),
             (404, Some("topic_not_found")),
@@ -585,7 +516,7 @@ fn topics_through_the_cli_with_tenants() {
         names(&json(&b, op, &["topics", "list", "--tenant", "acme"])).len(),
         3
     );
-    let (status, _) = http(&b, "GET", "/v1/topics", None, "");
+    let (status, _) = http(&b, "GET", "/v1/topics", None);
     assert_eq!(status, 401);
 
     // Destroy needs --confirm with the name.
@@ -658,7 +589,7 @@ fn topics_on_an_open_broker() {
         vec![("a".to_string(), "v1".to_string())]
     );
     // A tenant cannot be named without multi-tenancy.
-    let (status, body) = http(&b, "GET", "/v1/topics?tenant=acme", None, "");
+    let (status, body) = http(&b, "GET", "/v1/topics?tenant=acme", None);
     assert_eq!(status, 404, "{body}");
     let e = refused(&b, None, &["topics", "destroy", "plain"]);
     assert!(e.contains("--confirm plain"), "{e}");
@@ -701,10 +632,7 @@ max_requests_per_sec = 100000
         &data,
         &["--multi-tenant", "--plans", plans.to_str().unwrap()],
     );
-    let operator = std::fs::read_to_string(data.join("operator.token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let operator = operator_token(&data);
     let op = Some(operator.as_str());
     json(&b, op, &["tenants", "create", "tiny", "--plan", "tiny"]);
     ok(&b, op, &["topics", "create", "t", "--tenant", "tiny"]);
@@ -733,7 +661,7 @@ max_requests_per_sec = 100000
         err.contains("tenant `tiny` stores") && err.contains("capacity (plan tiny)"),
         "{err}"
     );
-    let (status, body) = http(
+    let (status, body) = http_with_body(
         &b,
         "POST",
         "/v1/topics/t/records?tenant=tiny",

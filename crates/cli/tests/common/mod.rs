@@ -1,6 +1,13 @@
 //! Shared by the end-to-end tests: start the real `sluice` binary on free
-//! ports, talk to it with librdkafka (rdkafka) or raw protocol frames.
+//! ports, talk to it with librdkafka (rdkafka) or raw protocol frames;
+//! [`cli`] runs the `sluice` CLI against it and [`rest`] calls its REST API.
+//!
+//! Every test binary compiles this module (`mod common;`) and uses only
+//! part of it: `allow(dead_code)` here covers the submodules too.
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod rest;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
