@@ -54,6 +54,15 @@ impl Objects {
         }
     }
 
+    /// Wraps a store built in code (one with options a URL cannot
+    /// express, or a test's instrumented store).
+    pub fn from_store(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
+        Objects {
+            store,
+            description: description.into(),
+        }
+    }
+
     pub fn description(&self) -> &str {
         &self.description
     }

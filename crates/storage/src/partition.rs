@@ -263,6 +263,14 @@ impl PartitionLog {
         self.lock().high_watermark
     }
 
+    /// Whether a flush sequenced in roll-back `generation`, whose chunk
+    /// starts at `base_offset`, may commit: nothing was rolled back since,
+    /// and everything before its chunk is committed.
+    pub fn may_commit(&self, generation: u64, base_offset: i64) -> bool {
+        let s = self.lock();
+        s.generation == generation && s.high_watermark == base_offset
+    }
+
     /// Moves the log start forward after retention removed old chunks.
     pub fn advance_log_start(&self, log_start: i64) {
         let mut s = self.lock();

@@ -164,8 +164,14 @@ impl Storage {
     /// Connects the catalog and object store, takes over every partition,
     /// and starts the group commit and the maintenance task.
     pub async fn open(opts: StorageOptions) -> Result<Arc<Storage>> {
-        let catalog: Arc<dyn Catalog> = Arc::new(SqlCatalog::connect(&opts.catalog_url).await?);
         let objects = Objects::open(&opts.objects_url)?;
+        Self::open_with(opts, objects).await
+    }
+
+    /// Like [`Storage::open`], on an object store built in code
+    /// (`opts.objects_url` is not used).
+    pub async fn open_with(opts: StorageOptions, objects: Objects) -> Result<Arc<Storage>> {
+        let catalog: Arc<dyn Catalog> = Arc::new(SqlCatalog::connect(&opts.catalog_url).await?);
         let owner = format!("broker-{:016x}", rand::random::<u64>());
 
         let (refence_tx, refence_rx) = mpsc::unbounded_channel::<Arc<PartitionLog>>();

@@ -1,0 +1,394 @@
+//! The group commit's ordering on the real SQLite catalog, with an object
+//! store whose writes a test can hold and fail: commits are ordered per
+//! partition, not globally (a flush of one partition commits while an
+//! earlier flush of another is still writing); a large request does not
+//! hold up the small ones gathered with it; and a failed flush fails the
+//! later flushes of its partitions only, leaving offsets dense.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream::BoxStream;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+use sluice_storage::commit::{Appended, FlushPolicy};
+use sluice_storage::objects::Objects;
+use sluice_storage::{Storage, StorageOptions};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A minimal valid record batch (magic 2, uncompressed) with `n` records
+/// whose values are `value_len` bytes each.
+fn batch(n: i32, value_len: usize) -> Bytes {
+    let timestamp = sluice_storage::now_ms();
+    let mut records = BytesMut::new();
+    for i in 0..n {
+        let mut r = BytesMut::new();
+        r.put_i8(0); // attributes
+        put_varint(&mut r, 0); // timestamp delta
+        put_varint(&mut r, i as i64); // offset delta
+        put_varint(&mut r, -1); // key
+        put_varint(&mut r, value_len as i64);
+        r.put_bytes(b'v', value_len);
+        put_varint(&mut r, 0); // headers
+        put_varint(&mut records, r.len() as i64);
+        records.put_slice(&r);
+    }
+    let mut body = BytesMut::new();
+    body.put_i16(0); // attributes
+    body.put_i32(n - 1);
+    body.put_i64(timestamp);
+    body.put_i64(timestamp);
+    body.put_i64(-1);
+    body.put_i16(-1);
+    body.put_i32(-1);
+    body.put_i32(n);
+    body.put_slice(&records);
+    let mut b = BytesMut::new();
+    b.put_i64(0);
+    b.put_i32((4 + 1 + 4 + body.len()) as i32);
+    b.put_i32(0);
+    b.put_i8(2);
+    b.put_u32(crc32c::crc32c(&body));
+    b.put_slice(&body);
+    b.freeze()
+}
+
+fn put_varint(b: &mut BytesMut, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        b.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    b.put_u8(z as u8);
+}
+
+/// A write held by [`Gated`]: `held` fires when the write arrives, and it
+/// proceeds (`true`) or fails (`false`) when `release` is sent.
+struct Held {
+    held: oneshot::Receiver<()>,
+    release: oneshot::Sender<bool>,
+}
+
+impl Held {
+    async fn arrived(&mut self) {
+        tokio::time::timeout(Duration::from_secs(10), &mut self.held)
+            .await
+            .expect("the held write never came")
+            .unwrap();
+    }
+}
+
+struct Hold {
+    min_len: usize,
+    held: oneshot::Sender<()>,
+    release: oneshot::Receiver<bool>,
+}
+
+/// An in-memory object store that holds, and can fail, chosen writes.
+#[derive(Default)]
+struct Gated {
+    inner: InMemory,
+    holds: Mutex<Vec<Hold>>,
+}
+
+impl Gated {
+    /// Holds the next write of at least `min_len` bytes.
+    fn hold_next(&self, min_len: usize) -> Held {
+        let (held_tx, held) = oneshot::channel();
+        let (release, release_rx) = oneshot::channel();
+        self.holds.lock().unwrap().push(Hold {
+            min_len,
+            held: held_tx,
+            release: release_rx,
+        });
+        Held { held, release }
+    }
+}
+
+impl fmt::Debug for Gated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Gated")
+    }
+}
+
+impl fmt::Display for Gated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Gated")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Gated {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        let hold = {
+            let mut holds = self.holds.lock().unwrap();
+            let len = payload.content_length();
+            holds
+                .iter()
+                .position(|h| len >= h.min_len)
+                .map(|i| holds.remove(i))
+        };
+        if let Some(h) = hold {
+            let _ = h.held.send(());
+            if !h.release.await.unwrap_or(true) {
+                return Err(object_store::Error::Generic {
+                    store: "Gated",
+                    source: "injected write failure".into(),
+                });
+            }
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Storage on a SQLite catalog in `dir` and the gated store, flushing with
+/// `linger` (long enough in some tests that requests sent together are
+/// gathered together whenever a flush is in flight).
+async fn open(dir: &std::path::Path, store: &Arc<Gated>, linger: Duration) -> Arc<Storage> {
+    let mut opts = StorageOptions::new(
+        format!("sqlite://{}/catalog.db", dir.display()),
+        "memory://",
+    );
+    opts.maintenance_interval = Duration::from_secs(3600);
+    opts.flush = FlushPolicy {
+        linger,
+        ..FlushPolicy::default()
+    };
+    let objects = Objects::from_store(store.clone(), "gated memory");
+    Storage::open_with(opts, objects).await.unwrap()
+}
+
+type Pending = JoinHandle<sluice_storage::error::Result<(Appended, i64)>>;
+
+/// Queues an append to partition `p` of `t`; the handle ends at its commit.
+async fn send(s: &Storage, p: i32, records: Bytes) -> Pending {
+    let ticket = s.enqueue_append("t", p, records).await.unwrap();
+    tokio::spawn(ticket.wait())
+}
+
+async fn base_offset(pending: Pending) -> i64 {
+    tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the append was not answered")
+        .unwrap()
+        .unwrap()
+        .0
+        .base_offset
+}
+
+fn high_watermark(s: &Storage, p: i32) -> i64 {
+    s.partition("t", p).unwrap().offsets().high_watermark
+}
+
+/// Partition `p` as a fetch from offset 0 sees it: `count` records at
+/// offsets 0, 1, 2… with no gap or overlap.
+async fn assert_dense(s: &Storage, p: i32, count: i64) {
+    let r = s.read("t", p, 0, 1 << 20).await.unwrap();
+    assert_eq!(r.high_watermark, count);
+    let mut next = 0;
+    for chunk in &r.batches {
+        for (_, h) in sluice_protocol::batch::batches(chunk) {
+            assert_eq!(h.base_offset, next, "partition {p}: a gap or overlap");
+            next = h.last_offset() + 1;
+        }
+    }
+    assert_eq!(next, count, "partition {p}: records missing");
+}
+
+#[tokio::test]
+async fn a_flush_of_one_partition_commits_while_an_earlier_flush_of_another_is_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Gated::default());
+    let s = open(dir.path(), &store, Duration::from_millis(2)).await;
+    s.create_topic("t", 2, BTreeMap::new(), false)
+        .await
+        .unwrap();
+
+    let mut held = store.hold_next(0);
+    let a1 = send(&s, 0, batch(3, 10)).await;
+    held.arrived().await;
+
+    // Partition 1's flush comes later and commits while partition 0's
+    // object is still being written.
+    let b = send(&s, 1, batch(1, 10)).await;
+    assert_eq!(base_offset(b).await, 0);
+    assert_eq!(high_watermark(&s, 1), 1);
+    assert!(!a1.is_finished());
+    assert_eq!(high_watermark(&s, 0), 0);
+
+    // A later flush of partition 0 waits for the held one, even though its
+    // own object is written.
+    let a2 = send(&s, 0, batch(2, 10)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!a1.is_finished() && !a2.is_finished());
+    assert_eq!(high_watermark(&s, 0), 0);
+
+    held.release.send(true).unwrap();
+    assert_eq!(base_offset(a1).await, 0);
+    assert_eq!(base_offset(a2).await, 3);
+    assert_dense(&s, 0, 5).await;
+    assert_dense(&s, 1, 1).await;
+
+    // The catalog agrees after a restart.
+    s.shutdown().await;
+    drop(s);
+    let s = open(dir.path(), &store, Duration::from_millis(2)).await;
+    assert_dense(&s, 0, 5).await;
+    assert_dense(&s, 1, 1).await;
+}
+
+#[tokio::test]
+async fn a_large_request_does_not_hold_up_the_small_ones_gathered_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Gated::default());
+    let s = open(dir.path(), &store, Duration::from_millis(300)).await;
+    s.create_topic("t", 3, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    let isolate = FlushPolicy::default().isolate_bytes;
+
+    // A small flush in flight, so that the next requests are gathered
+    // together (the sequencer lingers).
+    let mut first = store.hold_next(0);
+    let c = send(&s, 2, batch(1, 10)).await;
+    first.arrived().await;
+
+    // A small request and a large one sent together: the large one's
+    // write is held, the small one commits regardless.
+    let mut large_write = store.hold_next(isolate);
+    let small = send(&s, 1, batch(1, 10)).await;
+    let large = send(&s, 0, batch(4, isolate / 4 + 1)).await;
+    large_write.arrived().await;
+    assert_eq!(base_offset(small).await, 0);
+    assert!(!large.is_finished());
+    assert_eq!(high_watermark(&s, 0), 0);
+
+    // A small request behind the large flush of its partition goes with
+    // the large ones: it waits, and the small requests sent with it don't.
+    let behind = send(&s, 0, batch(1, 10)).await;
+    let other = send(&s, 1, batch(1, 10)).await;
+    assert_eq!(base_offset(other).await, 1);
+    assert!(!behind.is_finished());
+
+    large_write.release.send(true).unwrap();
+    first.release.send(true).unwrap();
+    assert_eq!(base_offset(large).await, 0);
+    assert_eq!(base_offset(behind).await, 4);
+    assert_eq!(base_offset(c).await, 0);
+    assert_dense(&s, 0, 5).await;
+    assert_dense(&s, 1, 2).await;
+    assert_dense(&s, 2, 1).await;
+}
+
+#[tokio::test]
+async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dense() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Gated::default());
+    let s = open(dir.path(), &store, Duration::from_millis(300)).await;
+    s.create_topic("t", 3, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 0);
+
+    // The flush of offsets 1..=3 of partition 0 is held, to fail.
+    let mut doomed = store.hold_next(0);
+    let a1 = send(&s, 0, batch(3, 10)).await;
+    doomed.arrived().await;
+
+    // A later flush holds partition 0 (offsets 4..=5) and partition 2.
+    let a2 = send(&s, 0, batch(2, 10)).await;
+    let c = send(&s, 2, batch(1, 10)).await;
+    // And partition 1 on its own, after them.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let b = send(&s, 1, batch(1, 10)).await;
+    assert_eq!(base_offset(b).await, 0);
+    assert!(!a2.is_finished() && !c.is_finished());
+
+    doomed.release.send(false).unwrap();
+    let failed = |r: Pending| async {
+        tokio::time::timeout(Duration::from_secs(10), r)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_err()
+    };
+    let e = failed(a1).await;
+    assert_eq!(
+        e.code(),
+        sluice_protocol::ErrorCode::KafkaStorageError,
+        "{e}"
+    );
+    failed(a2).await;
+    assert_eq!(base_offset(c).await, 0, "partition 2 committed regardless");
+    assert_eq!(high_watermark(&s, 0), 1, "nothing failed became visible");
+
+    // Partition 0 goes on from its high watermark, in order.
+    let a3 = send(&s, 0, batch(2, 10)).await;
+    let a4 = send(&s, 0, batch(1, 10)).await;
+    assert_eq!(base_offset(a3).await, 1);
+    assert_eq!(base_offset(a4).await, 3);
+    assert_dense(&s, 0, 4).await;
+    assert_dense(&s, 1, 1).await;
+    assert_dense(&s, 2, 1).await;
+
+    s.shutdown().await;
+    drop(s);
+    let s = open(dir.path(), &store, Duration::from_millis(2)).await;
+    assert_dense(&s, 0, 4).await;
+    assert_dense(&s, 2, 1).await;
+    assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 4);
+}
