@@ -217,12 +217,18 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
         (rate - plan).abs() <= 0.15 * plan,
         "acknowledged {rate:.0} B/s, plan {plan} B/s"
     );
-    // The issue's bar is 2x the solo p99. On this 2-core machine a throttled
-    // producer's next request can carry a whole 1 MB librdkafka batch, and
-    // the light tenant's batches sharing that group commit wait for its
-    // write: quiet runs measure 1.1x, loaded CI runs up to 3.5x (13.9 ->
-    // 48.3 ms). Until commits isolate tenants' bursts, CI holds the broker
-    // to 2x or 50 ms over solo, whichever is larger (see the issue note).
+    // The issue's bar is 2x the solo p99. The group commit no longer
+    // couples the tenants: commits are ordered per partition, and a large
+    // request never shares a flush with small ones, so the light tenant's
+    // produce waits for its own object write and catalog commit only. On a
+    // quiet 2-core runner that measures 0.6-1.2x (4.2 -> 4.8 ms, 9.6 -> 5.7
+    // ms). What is left is the shared disk: nearly every light produce
+    // slower than ~12 ms coincides with an object write (file and directory
+    // fsync) of over 10 ms, and such stalls come without the heavy tenant
+    // too (solo p99 of 100-290 ms in some runs); the 28 s loaded window
+    // meets more of them than the 6 s solo one, and 2x then fails in about
+    // one run in four. So CI holds the broker to 2x or 50 ms over solo,
+    // whichever is larger (see the issue note).
     assert!(
         loaded <= (2.0 * solo).max(solo + 50.0),
         "light tenant's p99 went from {solo:.1} ms to {loaded:.1} ms"

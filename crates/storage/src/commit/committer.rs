@@ -1,7 +1,6 @@
 //! A flush's task: writes the object, waits for the partitions' earlier
 //! flushes, commits to the catalog, then moves high watermarks and acks.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,8 +38,6 @@ pub(super) struct Flush {
     /// The object's bytes; committed batches join the tail as slices of it.
     pub body: Bytes,
     pub partitions: Vec<PartitionFlush>,
-    /// Its size class.
-    pub large: bool,
     pub started: Instant,
 }
 
@@ -54,20 +51,10 @@ pub(super) struct Committer {
     pub in_flight: Arc<InFlight>,
 }
 
-/// Counts a flush out of `in_flight` when its task ends, however it ends.
-struct Counted<'a>(&'a InFlight, bool);
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.of(self.1).fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 impl Committer {
     /// Writes the flush's object and, once the flushes in `predecessors`
     /// (the previous flush of each of its partitions) are settled, commits.
     pub(super) async fn run(&self, flush: Flush, predecessors: Vec<oneshot::Receiver<()>>) {
-        let _counted = Counted(&self.in_flight, flush.large);
         let write = async {
             let writing = Instant::now();
             let r = self
@@ -80,7 +67,7 @@ impl Committer {
         };
         let settled = async {
             for p in predecessors {
-                // An error only means the sender is gone: settled too.
+                // The signal is its sender's drop: always an error here.
                 let _ = p.await;
             }
         };

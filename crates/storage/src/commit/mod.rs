@@ -53,7 +53,7 @@
 mod committer;
 mod sequencer;
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -202,6 +202,22 @@ impl InFlight {
         } else {
             &self.small
         }
+    }
+
+    /// Counts a flush in until the returned guard is dropped, however its
+    /// task ends.
+    fn count(self: &Arc<Self>, large: bool) -> Counted {
+        self.of(large).fetch_add(1, Ordering::AcqRel);
+        Counted(self.clone(), large)
+    }
+}
+
+/// A flush counted in [`InFlight`].
+struct Counted(Arc<InFlight>, bool);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.of(self.1).fetch_sub(1, Ordering::AcqRel);
     }
 }
 

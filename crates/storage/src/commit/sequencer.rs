@@ -155,19 +155,18 @@ pub(super) async fn run(
             if requests.is_empty() {
                 continue;
             }
-            let Ok(slot) = slots[large as usize].clone().acquire_owned().await else {
-                return; // never closed
-            };
+            // (The semaphores are never closed: the result is the slot.)
+            let slot = slots[large as usize].clone().acquire_owned().await;
             let Some((flush, predecessors)) =
                 build_flush(requests, large, &committer.pool, &mut chains).await
             else {
                 continue;
             };
-            committer.in_flight.of(large).fetch_add(1, Ordering::AcqRel);
+            let counted = committer.in_flight.count(large);
             let committer = committer.clone();
             tasks.spawn(async move {
                 committer.run(flush, predecessors).await;
-                drop(slot);
+                drop((slot, counted));
             });
         }
         while tasks.try_join_next().is_some() {}
@@ -292,7 +291,6 @@ async fn build_flush(
         object,
         body: builder.finish(),
         partitions,
-        large,
         started,
     };
     Some((flush, predecessors))
