@@ -1,9 +1,9 @@
 //! Group commit: turns appended batches into durable, acknowledged records.
 //!
-//! - The **sequencer** (one task, see [`sequencer`]) gathers the batches of
+//! - The **sequencer** (one task, `sequencer.rs`) gathers the batches of
 //!   every partition for a flush, hands out their offsets, lays them out in
 //!   one object (grouped by partition) and spawns the flush's task.
-//! - Each **flush task** (see [`committer`]) writes its object, waits until
+//! - Each **flush task** (`committer.rs`) writes its object, waits until
 //!   every earlier flush that shares a partition with it is done with that
 //!   partition, and then commits the object's chunks to the catalog in one
 //!   transaction guarded by each partition's leader epoch and next offset.
