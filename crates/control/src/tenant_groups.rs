@@ -79,10 +79,7 @@ async fn create(
             ),
         ));
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    let now_ms = sluice_storage::now_ms();
     plane
         .storage
         .catalog()

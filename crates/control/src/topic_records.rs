@@ -152,7 +152,7 @@ async fn write(
         }
     };
     topic.partition(partition).map_err(refusal)?;
-    let timestamp = now_ms();
+    let timestamp = sluice_storage::now_ms();
     let record = Record {
         transactional: false,
         control: false,
@@ -291,13 +291,6 @@ async fn read(
 }
 
 // ----- helpers -----
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// Text when valid UTF-8, base64 otherwise; `null` for none.
 fn text_or_base64(b: Option<&[u8]>) -> (Option<String>, String) {

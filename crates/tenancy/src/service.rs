@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sluice_storage::catalog::{Catalog, CredentialRow, TenantRow, TokenRow};
+use sluice_storage::now_ms;
 
 use crate::acl::{self, AclBinding, AclFilter, Operation, PatternType, ResourceType};
 use crate::error::{Result, TenancyError};
@@ -119,13 +120,6 @@ pub struct Tenancy {
     pki: Option<Arc<Pki>>,
     sealer: Option<Arc<Sealer>>,
     snapshot: RwLock<Arc<Snapshot>>,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// A password of 32 letters and digits (190 bits).

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use sluice_storage::catalog::TokenRow;
 
 use crate::error::{Result, TenancyError};
-use crate::service::{now_ms, Tenancy};
+use crate::service::Tenancy;
+use sluice_storage::now_ms;
 
 /// Every token starts with this, so that secret scanners and people can
 /// tell what it is.

@@ -44,7 +44,10 @@ pub async fn handle(
             .map(|t| Uuid::from_bytes(t.uuid))
             .unwrap_or_default();
         responses.push(match ctx.storage.delete_topic(&name).await {
-            Ok(()) => result.with_topic_id(uuid),
+            Ok(()) => {
+                ctx.traffic.forget(&name);
+                result.with_topic_id(uuid)
+            }
             Err(e) => {
                 let (code, message) = storage_error(meta, &e);
                 result.with_error_code(code).with_error_message(message)
