@@ -25,6 +25,7 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> Reply {
     let acks = req.acks;
+    let received = std::time::Instant::now();
     if !(-1..=1).contains(&acks) {
         let refuse = |index| {
             PartitionProduceResponse::default()
@@ -128,6 +129,9 @@ pub async fn handle(
                         .with_partition_responses(join_all(parts).await),
                 );
             }
+            // The broker's share of a producer's latency: from the
+            // request's arrival to its response.
+            metrics::histogram!("sluice_produce_seconds").record(received.elapsed().as_secs_f64());
             meta.encode(ResponseKind::Produce(
                 ProduceResponse::default().with_responses(responses),
             ))

@@ -174,7 +174,29 @@ pub async fn run(catalog: &dyn Catalog) {
         catalog.commit(&stale).await.unwrap(),
         CommitOutcome::Fenced(vec![(topic.id, 0)])
     );
-    // A new leader takes over: the old epoch's commit now fails.
+    // One fenced partition fences the commit, and only that partition is
+    // named; the other does not move.
+    let valid_p1 = PartitionCommit {
+        leader_epoch: 2,
+        chunk: chunk(topic.id, 1, 5, 9, 300, o2),
+    };
+    let mixed = Commit {
+        partitions: vec![stale.partitions[0], valid_p1],
+        ..stale.clone()
+    };
+    assert_eq!(
+        catalog.commit(&mixed).await.unwrap(),
+        CommitOutcome::Fenced(vec![(topic.id, 0)])
+    );
+    // An object that was never registered is refused, and nothing moves.
+    let unregistered = Commit {
+        object_id: salt + 99,
+        partitions: vec![valid_p1],
+        ..stale.clone()
+    };
+    assert!(catalog.commit(&unregistered).await.is_err());
+    // A new leader takes over: the old epoch's commit now fails (and the
+    // refused commits above left the offsets where they were).
     let parts = catalog.take_over(topic.id, "b2", None).await.unwrap();
     assert_eq!(parts[0].next_offset, 10);
     assert_eq!(parts[1].next_offset, 5);

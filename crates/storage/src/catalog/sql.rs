@@ -17,6 +17,8 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 use super::*;
 use crate::error::StorageError;
 
+mod commit;
+
 /// Which database the catalog runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -133,6 +135,26 @@ const SCHEMA: &[&str] = &[
         permission BIGINT NOT NULL,
         PRIMARY KEY (resource_type, resource_name, pattern_type, principal, host, operation, permission))",
 ];
+
+/// `($1, $2, ...), ($k+1, ...)`: placeholders for `rows` rows of `columns`
+/// values, for multi-row statements.
+fn values_placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 const CHUNK_COLUMNS: &str =
     "topic_id, partition_id, base_offset, last_offset, max_timestamp, leader_epoch, object_id, byte_start, byte_len";
@@ -479,119 +501,7 @@ impl Catalog for SqlCatalog {
     }
 
     async fn commit(&self, c: &Commit) -> Result<CommitOutcome> {
-        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
-        let mut fenced = Vec::new();
-        for p in &c.partitions {
-            let r = sqlx::query(
-                "UPDATE partitions SET next_offset = $1 WHERE topic_id = $2 AND partition_id = $3 AND leader_epoch = $4 AND next_offset = $5",
-            )
-            .bind(p.chunk.last_offset + 1)
-            .bind(p.chunk.topic_id)
-            .bind(p.chunk.partition as i64)
-            .bind(p.leader_epoch as i64)
-            .bind(p.chunk.base_offset)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
-                fenced.push((p.chunk.topic_id, p.chunk.partition));
-            }
-        }
-        if !fenced.is_empty() {
-            tx.rollback().await?;
-            return Ok(CommitOutcome::Fenced(fenced));
-        }
-        for group in c.partitions.chunks(64) {
-            let mut sql = format!("INSERT INTO chunks ({CHUNK_COLUMNS}) VALUES ");
-            for i in 0..group.len() {
-                let b = i * 9;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
-            }
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for p in group {
-                let ch = &p.chunk;
-                q = q
-                    .bind(ch.topic_id)
-                    .bind(ch.partition as i64)
-                    .bind(ch.base_offset)
-                    .bind(ch.last_offset)
-                    .bind(ch.max_timestamp)
-                    .bind(ch.leader_epoch as i64)
-                    .bind(ch.object_id)
-                    .bind(ch.byte_start)
-                    .bind(ch.byte_len);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        for group in c.producers.chunks(64) {
-            let mut sql = String::from("INSERT INTO producer_states (topic_id, partition_id, producer_id, producer_epoch, batches, last_timestamp) VALUES ");
-            for i in 0..group.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
-            sql.push_str(" ON CONFLICT (topic_id, partition_id, producer_id) DO UPDATE SET producer_epoch = excluded.producer_epoch, batches = excluded.batches, last_timestamp = excluded.last_timestamp");
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            for p in group {
-                q = q
-                    .bind(p.topic_id)
-                    .bind(p.partition as i64)
-                    .bind(p.producer_id)
-                    .bind(p.producer_epoch as i64)
-                    .bind(producer_batches_json(&p.batches))
-                    .bind(p.last_timestamp);
-            }
-            q.execute(&mut *tx).await?;
-        }
-        let r =
-            sqlx::query("UPDATE objects SET state = 'committed', size_bytes = $1 WHERE id = $2")
-                .bind(c.object_size)
-                .bind(c.object_id)
-                .execute(&mut *tx)
-                .await?;
-        if r.rows_affected() != 1 {
-            return Err(StorageError::Catalog(format!(
-                "object {} was not registered before its commit",
-                c.object_id
-            )));
-        }
-        if let Some(o) = &c.next_object {
-            sqlx::query(
-                "INSERT INTO objects (id, path, state, size_bytes, owner, created_ms, expires_ms) VALUES ($1, $2, 'prepared', 0, $3, $4, $5)",
-            )
-            .bind(o.id)
-            .bind(&o.path)
-            .bind(&o.owner)
-            .bind(o.created_ms)
-            .bind(o.expires_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(CommitOutcome::Committed)
+        commit::run(&self.writer, self.dialect, c).await
     }
 
     async fn object_committed(&self, object_id: i64) -> Result<bool> {
