@@ -3,63 +3,12 @@
 
 mod common;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use common::{record_batch, Broker, RawClient};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-
-fn create_topic(c: &mut RawClient, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_string(name.into())))
-        .with_num_partitions(partitions)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k.to_string()))
-                        .with_value(Some(StrBytes::from_string(v.to_string())))
-                })
-                .collect(),
-        )]);
-    let ResponseKind::CreateTopics(r) =
-        c.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(req))
-    else {
-        panic!("wrong response kind")
-    };
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
-}
-
-/// Produces `records` to one partition; returns (error code, message, base offset).
-fn produce(
-    c: &mut RawClient,
-    topic: &str,
-    partition: i32,
-    records: Bytes,
-) -> (i16, Option<String>, i64) {
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])]);
-    let ResponseKind::Produce(r) = c.request(ApiKey::Produce, 9, RequestKind::Produce(req)) else {
-        panic!("wrong response kind")
-    };
-    let p = &r.responses[0].partition_responses[0];
-    (
-        p.error_code,
-        p.error_message.as_ref().map(|s| s.to_string()),
-        p.base_offset,
-    )
-}
 
 fn fetch(
     c: &mut RawClient,
@@ -186,14 +135,14 @@ fn corrupt_and_invalid_batches_get_kafka_errors() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(&dir.path().join("data"), &[]);
     let mut c = RawClient::connect(&broker.bootstrap());
-    create_topic(&mut c, "hostile", 1, &[("max.message.bytes", "300")]);
+    c.create_topic("hostile", 1, &[("max.message.bytes", "300")]);
 
     let good = record_batch(3, Compression::None);
-    assert_eq!(produce(&mut c, "hostile", 0, good.clone()), (0, None, 0));
+    assert_eq!(c.produce("hostile", 0, good.clone()), (0, None, 0));
 
     let mut bad_crc = good.to_vec();
     *bad_crc.last_mut().unwrap() ^= 0x55;
-    let (code, msg, _) = produce(&mut c, "hostile", 0, bad_crc.into());
+    let (code, msg, _) = c.produce("hostile", 0, bad_crc.into());
     assert_eq!(code, 2, "CORRUPT_MESSAGE");
     assert!(
         msg.unwrap().contains("CRC"),
@@ -202,26 +151,26 @@ fn corrupt_and_invalid_batches_get_kafka_errors() {
 
     let mut wrong_magic = good.to_vec();
     wrong_magic[16] = 1;
-    let (code, msg, _) = produce(&mut c, "hostile", 0, wrong_magic.into());
+    let (code, msg, _) = c.produce("hostile", 0, wrong_magic.into());
     assert_eq!(code, 87, "INVALID_RECORD");
     assert!(msg.unwrap().contains("magic 1"));
 
-    let (code, _, _) = produce(&mut c, "hostile", 0, good.slice(..good.len() - 5));
+    let (code, _, _) = c.produce("hostile", 0, good.slice(..good.len() - 5));
     assert_eq!(code, 2, "a truncated batch is CORRUPT_MESSAGE");
 
-    let (code, msg, _) = produce(&mut c, "hostile", 0, record_batch(60, Compression::None));
+    let (code, msg, _) = c.produce("hostile", 0, record_batch(60, Compression::None));
     assert_eq!(code, 10, "MESSAGE_TOO_LARGE");
     assert!(msg.unwrap().contains("max.message.bytes=300"));
 
-    let (code, msg, _) = produce(&mut c, "no-such-topic", 0, good.clone());
+    let (code, msg, _) = c.produce("no-such-topic", 0, good.clone());
     assert_eq!(code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
     assert!(msg.unwrap().contains("no-such-topic"));
-    let (code, msg, _) = produce(&mut c, "hostile", 7, good.clone());
+    let (code, msg, _) = c.produce("hostile", 7, good.clone());
     assert_eq!(code, 3);
     assert!(msg.unwrap().contains("has 1 partitions"));
 
     // Nothing refused was written: the next good batch lands at offset 3.
-    assert_eq!(produce(&mut c, "hostile", 0, good).2, 3);
+    assert_eq!(c.produce("hostile", 0, good).2, 3);
     let p = fetch(&mut c, "hostile", 0, 100);
     assert_eq!(p.high_watermark, 6);
 
@@ -245,7 +194,7 @@ fn long_poll_wakes_on_produce() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(&dir.path().join("data"), &[]);
     let mut c = RawClient::connect(&broker.bootstrap());
-    create_topic(&mut c, "poll", 1, &[]);
+    c.create_topic("poll", 1, &[]);
     // Nothing there: the fetch waits and returns empty, without error.
     let p = fetch(&mut c, "poll", 0, 200);
     assert_eq!((p.error_code, p.high_watermark), (0, 0));
@@ -255,7 +204,7 @@ fn long_poll_wakes_on_produce() {
     let producer = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
         let mut p = RawClient::connect(&bootstrap);
-        produce(&mut p, "poll", 0, record_batch(2, Compression::None))
+        p.produce("poll", 0, record_batch(2, Compression::None))
     });
     // max_wait is longer than the client's 15 s read timeout: only a wake-up
     // on the commit can answer in time.

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::{select_all, FutureExt};
+use futures::stream::{self, StreamExt};
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use sluice_storage::StorageError;
@@ -22,6 +24,9 @@ use crate::session::Session;
 
 /// A broker-side cap on how long a fetch may wait, whatever it asks for.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// Partitions of one fetch read at the same time.
+const PARALLEL_READS: usize = 16;
 
 pub fn handle(
     ctx: &Arc<BrokerContext>,
@@ -101,45 +106,62 @@ async fn fetch(ctx: &Arc<BrokerContext>, req: FetchRequest, meta: RequestMeta) -
 }
 
 /// One pass over the requested partitions within the byte budgets.
+///
+/// Every partition is read at once: a cold read waits on the catalog's
+/// index and the object store, and reading a fetch's partitions one after
+/// another made a consumer wait for the sum of those waits. Each read asks
+/// for what the partition could contribute on its own; the response's
+/// budget is then applied in request order, as Kafka does, trimming reads
+/// that no longer fit; once it is spent, the remaining partitions report
+/// their offsets without records.
 async fn read_once(
     ctx: &Arc<BrokerContext>,
     req: &FetchRequest,
     meta: RequestMeta,
     read_committed: bool,
 ) -> (FetchResponse, usize, bool) {
-    let mut budget = if req.max_bytes > 0 {
+    let max_total = if req.max_bytes > 0 {
         req.max_bytes as usize
     } else {
         usize::MAX
     };
+    let mut pending = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            let limit = partition_limit(p, max_total).max(1);
+            pending.push(
+                ctx.storage
+                    .read(&t.topic, p.partition, p.fetch_offset, limit),
+            );
+        }
+    }
+    let mut reads = stream::iter(pending)
+        .buffered(PARALLEL_READS)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter();
+
+    let mut budget = max_total;
     let mut total = 0;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            let limit = partition_limit(p, max_total).min(budget);
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_aborted_transactions(read_committed.then(Vec::new));
-            // Once the response is full, the remaining partitions report
-            // their offsets without records (as Kafka does).
-            let result = if limit == 0 && total > 0 {
-                ctx.storage.partition(&t.topic, p.partition).map(|log| {
-                    let o = log.offsets();
-                    sluice_storage::storage::ReadResult {
-                        log_start: o.log_start,
-                        high_watermark: o.high_watermark,
-                        ..Default::default()
-                    }
-                })
-            } else {
-                ctx.storage
-                    .read(&t.topic, p.partition, p.fetch_offset, limit.max(1))
-                    .await
-            };
+            let result = reads
+                .next()
+                .unwrap_or_else(|| Err(StorageError::Catalog("fetch read missing".into())));
             match result {
-                Ok(r) => {
+                Ok(mut r) => {
+                    // Only the response's first batch may exceed the
+                    // limits (KIP-74), so that a consumer always progresses.
+                    if r.bytes > limit {
+                        (r.batches, r.bytes) = trim(r.batches, limit, total == 0);
+                    }
                     total += r.bytes;
                     budget = budget.saturating_sub(r.bytes);
                     let records = records_in(&r.batches);
@@ -188,6 +210,37 @@ async fn read_once(
         total,
         any_error,
     )
+}
+
+/// What one partition may contribute to a response of `max_total` bytes.
+fn partition_limit(p: &FetchPartition, max_total: usize) -> usize {
+    (p.partition_max_bytes.max(0) as usize).min(max_total)
+}
+
+/// The leading whole batches of `batches` that fit in `limit` bytes, and
+/// their size; with `first_of_response`, at least the first batch.
+fn trim(batches: Vec<Bytes>, limit: usize, first_of_response: bool) -> (Vec<Bytes>, usize) {
+    let mut kept = Vec::new();
+    let mut taken = 0;
+    for b in batches {
+        let mut end = 0;
+        for (at, h) in sluice_protocol::batch::batches(&b) {
+            let always = first_of_response && taken == 0;
+            if !always && taken + h.size > limit {
+                break;
+            }
+            taken += h.size;
+            end = at + h.size;
+        }
+        let whole = end == b.len();
+        if end > 0 {
+            kept.push(b.slice(..end));
+        }
+        if !whole {
+            break;
+        }
+    }
+    (kept, taken)
 }
 
 fn concat(batches: Vec<Bytes>) -> Bytes {

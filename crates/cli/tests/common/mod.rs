@@ -244,6 +244,64 @@ impl RawClient {
         b.freeze()
     }
 
+    /// Creates a topic (CreateTopics v7) and asserts it was created.
+    pub fn create_topic(&mut self, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        use kafka_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+        let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            )]);
+        let ResponseKind::CreateTopics(r) =
+            self.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(req))
+        else {
+            panic!("wrong response kind")
+        };
+        assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    }
+
+    /// Produces `records` to one partition with acks=all (Produce v9);
+    /// returns (error code, message, base offset).
+    pub fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> (i16, Option<String>, i64) {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{ProduceRequest, TopicName};
+        let req = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records))])]);
+        let ResponseKind::Produce(r) = self.request(ApiKey::Produce, 9, RequestKind::Produce(req))
+        else {
+            panic!("wrong response kind")
+        };
+        let p = &r.responses[0].partition_responses[0];
+        (
+            p.error_code,
+            p.error_message.as_ref().map(|s| s.to_string()),
+            p.base_offset,
+        )
+    }
+
     /// Reads one response; `None` if the broker closed the connection.
     pub fn read_response(&mut self, key: ApiKey, version: i16) -> Option<ResponseKind> {
         let body = self.read_frame()?;
