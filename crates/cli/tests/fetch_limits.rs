@@ -3,6 +3,7 @@
 //! `max_bytes`, filled in request order with whole batches; only the first
 //! batch of the first partition with data is returned even when it is
 //! larger than the limits; a fetch from inside a batch returns that batch.
+//! Cold reads (after a restart) follow the same rules and read ahead.
 
 mod common;
 
@@ -121,10 +122,34 @@ fn fetch_fills_whole_batches_within_partition_and_response_limits() {
     );
 
     // The same from cold storage (the catalog's index and the objects)
-    // after a restart.
+    // after a restart. A read that stops short of the partition's end
+    // reads the next chunks ahead (up to what it asked for) for the
+    // consumer's next fetch.
     broker.stop();
     broker.restart();
     let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(fetch(&mut c, 1 << 20, &[(0, 0, two)]), vec![vec![0, 10]]);
+    let read_ahead = || {
+        let metrics = broker.http_get("/metrics").unwrap_or_default();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("sluice_read_ahead_bytes_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // (The read loaded chunks 0-2, 2 to find it did not fit; 3 is ahead.)
+    while read_ahead() < size as u64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partition 0's last chunk was not read ahead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        fetch(&mut c, 1 << 20, &[(0, 20, 1 << 20)]),
+        vec![vec![20, 30]]
+    );
     assert_eq!(
         fetch(&mut c, size * 5 + size / 2, &[all(0), all(1), all(2)]),
         vec![every_batch, vec![0], vec![]]

@@ -34,6 +34,11 @@ impl ChunkCache {
         inner.map.get(&key).cloned()
     }
 
+    pub fn contains(&self, key: Key) -> bool {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.map.contains_key(&key)
+    }
+
     pub fn insert(&self, key: Key, value: Bytes) {
         if value.len() > self.budget {
             return;

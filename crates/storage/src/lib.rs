@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod chunk_reader;
 pub mod commit;
 pub mod error;
 pub mod objects;

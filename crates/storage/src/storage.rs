@@ -10,11 +10,11 @@ use sluice_protocol::batch;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::cache::ChunkCache;
 use crate::catalog::{
     sql::SqlCatalog, Catalog, ChunkRow, PartitionRow, ProducerIdAndEpoch, ProducerStateRow,
     TopicRow,
 };
+use crate::chunk_reader::ChunkReader;
 use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
@@ -155,7 +155,8 @@ pub struct Storage {
     admin: tokio::sync::Mutex<()>,
     appender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
-    cache: ChunkCache,
+    /// Committed chunks through the read cache, with read-ahead.
+    chunks: ChunkReader,
     /// The per-partition tail budget last handed out.
     applied_tail_share: std::sync::atomic::AtomicUsize,
 }
@@ -188,9 +189,9 @@ impl Storage {
 
         let storage = Arc::new(Storage {
             catalog,
+            chunks: ChunkReader::new(objects.clone(), opts.read_cache_bytes),
             objects,
             owner,
-            cache: ChunkCache::new(opts.read_cache_bytes),
             opts,
             topics: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),
@@ -597,11 +598,13 @@ impl Storage {
             .catalog
             .chunks_from(log.topic_id, partition, offset, 64)
             .await?;
-        for chunk in chunks {
+        let mut used = chunks.len();
+        for (i, chunk) in chunks.iter().enumerate() {
             if chunk.base_offset >= high_watermark {
+                used = i;
                 break;
             }
-            let bytes = self.chunk_bytes(&chunk).await?;
+            let bytes = self.chunk_bytes(chunk).await?;
             let (slice, full) = crate::partition::slice_batches(
                 &bytes,
                 offset,
@@ -611,38 +614,22 @@ impl Storage {
             );
             result.batches.extend(slice);
             if full {
+                used = i + 1;
                 break;
             }
         }
+        // The consumer will most likely ask for what follows next.
+        let ahead = &chunks[used..];
+        let committed = ahead
+            .iter()
+            .take_while(|c| c.base_offset < high_watermark)
+            .count();
+        self.chunks.read_ahead(&ahead[..committed], max_bytes);
         Ok(result)
     }
 
     async fn chunk_bytes(&self, chunk: &ChunkRow) -> Result<Bytes> {
-        let key = (chunk.object_id, chunk.byte_start);
-        if let Some(b) = self.cache.get(key) {
-            return Ok(b);
-        }
-        let b = self
-            .objects
-            .get_range(
-                &object_path(chunk.object_id),
-                chunk.byte_start as u64,
-                chunk.byte_len as u64,
-            )
-            .await?;
-        if b.len() as i64 != chunk.byte_len {
-            return Err(StorageError::CorruptObject(
-                object_path(chunk.object_id),
-                format!(
-                    "expected {} bytes at {}, got {}",
-                    chunk.byte_len,
-                    chunk.byte_start,
-                    b.len()
-                ),
-            ));
-        }
-        self.cache.insert(key, b.clone());
-        Ok(b)
+        self.chunks.chunk(chunk).await
     }
 
     /// ListOffsets for one partition: latest, earliest, max timestamp, or
