@@ -208,15 +208,20 @@ fn statements(c: &Commit) -> Vec<Statement> {
 /// Runs a commit's transaction on the writer pool.
 pub(super) async fn run(writer: &AnyPool, dialect: Dialect, c: &Commit) -> Result<CommitOutcome> {
     let statements = statements(c);
-    if dialect == Dialect::Sqlite && in_one_query(writer, dialect, &statements).await {
+    if dialect == Dialect::Sqlite && in_one_query(writer, dialect, &statements).await? {
         return Ok(CommitOutcome::Committed);
     }
     one_by_one(writer, dialect, c, &statements).await
 }
 
-/// The statements as one query; true if committed. Anything else (a
-/// shortfall or an error) is rolled back for [`one_by_one`] to explain.
-async fn in_one_query(writer: &AnyPool, dialect: Dialect, statements: &[Statement]) -> bool {
+/// The statements as one query: true if committed, false if a shortfall
+/// or a failed statement rolled everything back. An error only when the
+/// outcome is unknown (beginning or committing failed).
+async fn in_one_query(
+    writer: &AnyPool,
+    dialect: Dialect,
+    statements: &[Statement],
+) -> Result<bool> {
     let mut sql = String::new();
     let mut offset = 0;
     for s in statements {
@@ -225,18 +230,19 @@ async fn in_one_query(writer: &AnyPool, dialect: Dialect, statements: &[Statemen
         offset += s.args.len();
     }
     let expected: u64 = statements.iter().map(|s| s.rows).sum();
-    let Ok(mut tx) = writer.begin_with(dialect.begin_write()).await else {
-        return false;
-    };
+    let mut tx = writer.begin_with(dialect.begin_write()).await?;
     let q = bind(
         sqlx::query(AssertSqlSafe(sql)),
         statements.iter().flat_map(|s| &s.args),
     );
     match q.execute(&mut *tx).await {
-        Ok(r) if r.rows_affected() == expected => tx.commit().await.is_ok(),
+        Ok(r) if r.rows_affected() == expected => {
+            tx.commit().await?;
+            Ok(true)
+        }
         _ => {
-            let _ = tx.rollback().await;
-            false
+            tx.rollback().await?;
+            Ok(false)
         }
     }
 }
