@@ -150,7 +150,8 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
         .set("linger.ms", "0")
         .create()
         .unwrap();
-    latencies(&light, "light.t", Duration::from_secs(2)).await; // warm-up
+    // Warm-up.
+    latencies(&light, "light.t", Duration::from_secs(2)).await;
     // Solo and loaded p99 over windows of the same length, one after the
     // other, so that each meets as much of the shared disk's own noise.
     let sampled = Duration::from_secs(28);
