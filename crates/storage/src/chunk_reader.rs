@@ -7,19 +7,29 @@
 //! follow (as many bytes as that read asked for) are loaded into the cache
 //! in the background, and the next fetch finds them there.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use tokio::sync::Semaphore;
 
 use crate::cache::ChunkCache;
 use crate::catalog::ChunkRow;
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
 
+/// Read-ahead tasks running at once at most; past that, reads are not
+/// read ahead (it is an optimisation, never a queue).
+const READ_AHEAD_TASKS: usize = 8;
+
 #[derive(Clone)]
 pub struct ChunkReader {
     objects: Objects,
     cache: Arc<ChunkCache>,
+    /// Permits for read-ahead tasks.
+    ahead: Arc<Semaphore>,
+    /// Chunks being read ahead, so two fetches do not read them twice.
+    loading: Arc<Mutex<HashSet<(i64, i64)>>>,
 }
 
 impl ChunkReader {
@@ -27,6 +37,8 @@ impl ChunkReader {
         ChunkReader {
             objects,
             cache: Arc::new(ChunkCache::new(cache_bytes)),
+            ahead: Arc::new(Semaphore::new(READ_AHEAD_TASKS)),
+            loading: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -63,28 +75,41 @@ impl ChunkReader {
     /// `bytes` (at least one), in the background.
     pub fn read_ahead(&self, next: &[ChunkRow], bytes: usize) {
         let mut total = 0;
-        let wanted: Vec<ChunkRow> = next
-            .iter()
-            .take_while(|c| {
-                let take = total == 0 || total + c.byte_len as usize <= bytes;
-                total += c.byte_len as usize;
-                take
-            })
-            .filter(|c| !self.cache.contains((c.object_id, c.byte_start)))
-            .cloned()
-            .collect();
+        let leading = next.iter().take_while(|c| {
+            let take = total == 0 || total + c.byte_len as usize <= bytes;
+            total += c.byte_len as usize;
+            take
+        });
+        let Ok(permit) = self.ahead.clone().try_acquire_owned() else {
+            return;
+        };
+        let wanted: Vec<ChunkRow> = {
+            let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            leading
+                .filter(|c| {
+                    let key = (c.object_id, c.byte_start);
+                    !self.cache.contains(key) && loading.insert(key)
+                })
+                .copied()
+                .collect()
+        };
         if wanted.is_empty() {
             return;
         }
         let reader = self.clone();
         tokio::spawn(async move {
-            for c in wanted {
+            for c in &wanted {
                 // A failure here is the next read's to report.
-                if reader.chunk(&c).await.is_err() {
+                if reader.chunk(c).await.is_err() {
                     break;
                 }
                 metrics::counter!("sluice_read_ahead_bytes_total").increment(c.byte_len as u64);
             }
+            let mut loading = reader.loading.lock().unwrap_or_else(|p| p.into_inner());
+            for c in &wanted {
+                loading.remove(&(c.object_id, c.byte_start));
+            }
+            drop(permit);
         });
     }
 }

@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use sluice_storage::storage::ReadResult;
 use sluice_storage::StorageError;
 use tokio::time::Instant;
 
@@ -107,13 +108,14 @@ async fn fetch(ctx: &Arc<BrokerContext>, req: FetchRequest, meta: RequestMeta) -
 
 /// One pass over the requested partitions within the byte budgets.
 ///
-/// Every partition is read at once: a cold read waits on the catalog's
-/// index and the object store, and reading a fetch's partitions one after
-/// another made a consumer wait for the sum of those waits. Each read asks
-/// for what the partition could contribute on its own; the response's
-/// budget is then applied in request order, as Kafka does, trimming reads
-/// that no longer fit; once it is spent, the remaining partitions report
-/// their offsets without records.
+/// Partitions are read concurrently, up to [`PARALLEL_READS`] ahead of
+/// the one being placed: a cold read waits on the catalog's index and the
+/// object store, and reading a fetch's partitions one after another made a
+/// consumer wait for the sum of those waits. Each read asks for what the
+/// partition could contribute on its own; the response's budget is then
+/// applied in request order, as Kafka does, trimming reads that no longer
+/// fit; once it is spent, the remaining partitions report their offsets
+/// without records and are not read.
 async fn read_once(
     ctx: &Arc<BrokerContext>,
     req: &FetchRequest,
@@ -135,11 +137,9 @@ async fn read_once(
             );
         }
     }
-    let mut reads = stream::iter(pending)
-        .buffered(PARALLEL_READS)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter();
+    // Results come in request order; at most PARALLEL_READS are read
+    // ahead of the one being placed, so a spent budget wastes little.
+    let mut reads = stream::iter(pending).buffered(PARALLEL_READS);
 
     let mut budget = max_total;
     let mut total = 0;
@@ -152,9 +152,18 @@ async fn read_once(
             let mut data = PartitionData::default()
                 .with_partition_index(p.partition)
                 .with_aborted_transactions(read_committed.then(Vec::new));
-            let result = reads
-                .next()
-                .unwrap_or_else(|| Err(StorageError::Catalog("fetch read missing".into())));
+            let result = if budget == 0 && total > 0 {
+                // The response is full (for good: the budget only shrinks):
+                // offsets only, and no more reads.
+                ctx.storage
+                    .partition(&t.topic, p.partition)
+                    .map(|log| spent_read(log.offsets()))
+            } else {
+                reads
+                    .next()
+                    .await
+                    .unwrap_or_else(|| Err(StorageError::Catalog("fetch read missing".into())))
+            };
             match result {
                 Ok(mut r) => {
                     // Only the response's first batch may exceed the
@@ -210,6 +219,15 @@ async fn read_once(
         total,
         any_error,
     )
+}
+
+/// A partition's answer once the response is full: its offsets, no records.
+fn spent_read(o: sluice_storage::partition::Offsets) -> ReadResult {
+    ReadResult {
+        log_start: o.log_start,
+        high_watermark: o.high_watermark,
+        ..Default::default()
+    }
 }
 
 /// What one partition may contribute to a response of `max_total` bytes.

@@ -130,7 +130,7 @@ pub async fn handle(
                 );
             }
             // The broker's share of a producer's latency: from the
-            // request's arrival to its response.
+            // request's decoding to its response.
             metrics::histogram!("sluice_produce_seconds").record(received.elapsed().as_secs_f64());
             meta.encode(ResponseKind::Produce(
                 ProduceResponse::default().with_responses(responses),

@@ -144,11 +144,15 @@ impl Committer {
                 Err(e) => {
                     // The outcome may be unknown (connection lost during
                     // COMMIT): ask the catalog before failing anything.
-                    if let Ok(true) = self.catalog.object_committed(object.id).await {
-                        break;
+                    match self.catalog.object_committed(object.id).await {
+                        Ok(true) => break,
+                        // Certainly not committed: the object may be reused.
+                        Ok(false) => self.pool.give_back(object),
+                        // Unknown: never write over it (the collector
+                        // deletes it if it stays prepared).
+                        Err(_) => {}
                     }
                     tracing::error!(error = %e, "catalog commit failed");
-                    self.pool.give_back(object);
                     return partitions.into_iter().for_each(|p| fail(p, &e));
                 }
             }

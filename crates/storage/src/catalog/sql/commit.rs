@@ -98,8 +98,29 @@ fn renumber(sql: &str, offset: usize) -> String {
 }
 
 /// The statements of a commit, in order.
-fn statements(c: &Commit) -> Vec<Statement> {
+fn statements(c: &Commit, dialect: Dialect) -> Vec<Statement> {
     let mut out = Vec::new();
+    if dialect == Dialect::Postgres {
+        // PostgreSQL locks rows in whatever order a join's plan visits
+        // them; lock them in (topic, partition) order first, so that two
+        // commits sharing partitions cannot deadlock.
+        for group in c.partitions.chunks(ROWS_PER_STATEMENT) {
+            out.push(Statement {
+                sql: format!(
+                    "SELECT 1 FROM partitions WHERE (topic_id, partition_id) IN (VALUES {}) \
+                     ORDER BY topic_id, partition_id FOR UPDATE",
+                    values_placeholders(group.len(), 2)
+                ),
+                args: group
+                    .iter()
+                    .flat_map(|p| [p.chunk.topic_id, p.chunk.partition as i64])
+                    .map(Arg::Int)
+                    .collect(),
+                rows: group.len() as u64,
+                shortfall: Shortfall::Fenced,
+            });
+        }
+    }
     for group in c.partitions.chunks(ROWS_PER_STATEMENT) {
         out.push(Statement {
             sql: format!(
@@ -207,7 +228,7 @@ fn statements(c: &Commit) -> Vec<Statement> {
 
 /// Runs a commit's transaction on the writer pool.
 pub(super) async fn run(writer: &AnyPool, dialect: Dialect, c: &Commit) -> Result<CommitOutcome> {
-    let statements = statements(c);
+    let statements = statements(c, dialect);
     if dialect == Dialect::Sqlite && in_one_query(writer, dialect, &statements).await? {
         return Ok(CommitOutcome::Committed);
     }
@@ -262,7 +283,17 @@ async fn one_by_one(
         }
         tx.rollback().await?;
         return match s.shortfall {
-            Shortfall::Fenced => Ok(CommitOutcome::Fenced(fenced(writer, c).await?)),
+            Shortfall::Fenced => {
+                let fenced = fenced(writer, c).await?;
+                if fenced.is_empty() {
+                    // The partitions changed between the rollback and the
+                    // check: an error, not an empty fence to retry forever.
+                    return Err(StorageError::Catalog(
+                        "partitions changed during a commit; retry".into(),
+                    ));
+                }
+                Ok(CommitOutcome::Fenced(fenced))
+            }
             Shortfall::Unregistered => Err(StorageError::Catalog(format!(
                 "object {} was not registered before its commit",
                 c.object_id
