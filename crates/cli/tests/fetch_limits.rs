@@ -70,6 +70,14 @@ fn fetch_fills_whole_batches_within_partition_and_response_limits() {
             assert_eq!(base, i as i64 * RECORDS_PER_BATCH);
         }
     }
+    // Each of those commits went through the catalog in one query: none
+    // fell back to the statement-by-statement path.
+    let metrics = broker.http_get("/metrics").unwrap_or_default();
+    assert!(metrics.contains("sluice_commits_total 12"), "{metrics}");
+    assert!(
+        !metrics.contains("sluice_catalog_commit_rechecks_total"),
+        "commits fell back to one statement at a time:\n{metrics}"
+    );
     let all = |p: i32| (p, 0, 1 << 20);
     let every_batch: Vec<i64> = (0..BATCHES as i64).map(|i| i * RECORDS_PER_BATCH).collect();
 
