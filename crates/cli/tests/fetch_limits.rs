@@ -41,6 +41,13 @@ fn fetch(c: &mut RawClient, max_bytes: i32, parts: &[(i32, i64, i32)]) -> Vec<Ve
     let ResponseKind::Fetch(r) = c.request(ApiKey::Fetch, 11, RequestKind::Fetch(req)) else {
         panic!("wrong response kind")
     };
+    let answered: Vec<i32> = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.partition_index)
+        .collect();
+    let asked: Vec<i32> = parts.iter().map(|p| p.0).collect();
+    assert_eq!(answered, asked, "partitions answered in request order");
     r.responses[0]
         .partitions
         .iter()
@@ -108,6 +115,12 @@ fn fetch_fills_whole_batches_within_partition_and_response_limits() {
     assert_eq!(
         fetch(&mut c, size * 3 + size / 2, &[all(0), all(1), all(2)]),
         vec![vec![0, 10, 20], vec![], vec![]]
+    );
+
+    // Request order, not partition order, decides who fills first.
+    assert_eq!(
+        fetch(&mut c, size * 5 + size / 2, &[all(2), all(0), all(1)]),
+        vec![every_batch.clone(), vec![0], vec![]]
     );
 
     // Limits smaller than one batch: the first partition with data still
