@@ -467,6 +467,17 @@ impl Catalog for SqlCatalog {
         // -1 selects every partition.
         let only = partition.map(i64::from).unwrap_or(-1);
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        if self.dialect == Dialect::Postgres {
+            // Lock the rows in (topic, partition) order, as commits do, so
+            // a takeover and a commit cannot deadlock.
+            sqlx::query(
+                "SELECT 1 FROM partitions WHERE topic_id = $1 AND ($2 = -1 OR partition_id = $2) ORDER BY partition_id FOR UPDATE",
+            )
+            .bind(topic_id)
+            .bind(only)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE partitions SET leader_epoch = leader_epoch + 1, leader = $1 WHERE topic_id = $2 AND ($3 = -1 OR partition_id = $3)",
         )
