@@ -11,10 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::rest::create_tenant;
 use common::{sasl_client, Broker, RawClient};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ProduceRequest, RequestKind, ResponseKind, SaslAuthenticateRequest,
-    SaslHandshakeRequest, TopicName,
+    ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -328,26 +326,8 @@ fn plain(b: &Broker, user: &str, password: &str) -> (RawClient, i16, String) {
 
 fn raw_produce(c: &mut RawClient, topic: &str) -> (i16, String) {
     let batch = common::record_batch(10, kafka_protocol::records::Compression::None);
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch))])]);
-    let r = c.request(ApiKey::Produce, 9, RequestKind::Produce(req));
-    let ResponseKind::Produce(r) = r else {
-        panic!("{r:?}")
-    };
-    let p = &r.responses[0].partition_responses[0];
-    (
-        p.error_code,
-        p.error_message
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
-    )
+    let (code, message, _) = c.produce(topic, 0, batch);
+    (code, message.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

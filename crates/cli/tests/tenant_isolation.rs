@@ -119,29 +119,8 @@ fn create_topic(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> (i1
 }
 
 fn produce(c: &mut RawClient, topic: &str) -> (i16, String) {
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![produce_request::TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![
-                produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(record_batch(2, Compression::None))),
-            ])]);
-    match c.request(ApiKey::Produce, 9, RequestKind::Produce(req)) {
-        ResponseKind::Produce(r) => {
-            let p = &r.responses[0].partition_responses[0];
-            (
-                p.error_code,
-                p.error_message
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let (code, message, _) = c.produce(topic, 0, record_batch(2, Compression::None));
+    (code, message.unwrap_or_default())
 }
 
 fn fetch_error(c: &mut RawClient, topic: &str) -> i16 {

@@ -5,13 +5,15 @@
 //! hold up the small ones gathered with it; and a failed flush fails the
 //! later flushes of its partitions only, leaving offsets dense.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -25,50 +27,10 @@ use sluice_storage::{Storage, StorageOptions};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A minimal valid record batch (magic 2, uncompressed) with `n` records
-/// whose values are `value_len` bytes each.
+/// A batch of `n` records whose values are `value_len` bytes each.
 fn batch(n: i32, value_len: usize) -> Bytes {
-    let timestamp = sluice_storage::now_ms();
-    let mut records = BytesMut::new();
-    for i in 0..n {
-        let mut r = BytesMut::new();
-        r.put_i8(0); // attributes
-        put_varint(&mut r, 0); // timestamp delta
-        put_varint(&mut r, i as i64); // offset delta
-        put_varint(&mut r, -1); // key
-        put_varint(&mut r, value_len as i64);
-        r.put_bytes(b'v', value_len);
-        put_varint(&mut r, 0); // headers
-        put_varint(&mut records, r.len() as i64);
-        records.put_slice(&r);
-    }
-    let mut body = BytesMut::new();
-    body.put_i16(0); // attributes
-    body.put_i32(n - 1);
-    body.put_i64(timestamp);
-    body.put_i64(timestamp);
-    body.put_i64(-1);
-    body.put_i16(-1);
-    body.put_i32(-1);
-    body.put_i32(n);
-    body.put_slice(&records);
-    let mut b = BytesMut::new();
-    b.put_i64(0);
-    b.put_i32((4 + 1 + 4 + body.len()) as i32);
-    b.put_i32(0);
-    b.put_i8(2);
-    b.put_u32(crc32c::crc32c(&body));
-    b.put_slice(&body);
-    b.freeze()
-}
-
-fn put_varint(b: &mut BytesMut, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        b.put_u8((z as u8) | 0x80);
-        z >>= 7;
-    }
-    b.put_u8(z as u8);
+    let values = (0..n).map(|_| vec![b'v'; value_len]);
+    common::record_batch(values, sluice_storage::now_ms())
 }
 
 /// A write held by [`Gated`]: `held` fires when the write arrives, and it
@@ -212,6 +174,20 @@ async fn open(dir: &std::path::Path, store: &Arc<Gated>, linger: Duration) -> Ar
     Storage::open_with(opts, objects).await.unwrap()
 }
 
+/// A fresh storage on a [`Gated`] store with topic `t` of `partitions`.
+async fn with_topic(
+    partitions: i32,
+    linger: Duration,
+) -> (tempfile::TempDir, Arc<Gated>, Arc<Storage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Gated::default());
+    let s = open(dir.path(), &store, linger).await;
+    s.create_topic("t", partitions, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    (dir, store, s)
+}
+
 type Pending = JoinHandle<sluice_storage::error::Result<(Appended, i64)>>;
 
 /// Queues an append to partition `p` of `t`; the handle ends at its commit.
@@ -251,12 +227,7 @@ async fn assert_dense(s: &Storage, p: i32, count: i64) {
 
 #[tokio::test]
 async fn a_flush_of_one_partition_commits_while_an_earlier_flush_of_another_is_writing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Gated::default());
-    let s = open(dir.path(), &store, Duration::from_millis(2)).await;
-    s.create_topic("t", 2, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, store, s) = with_topic(2, Duration::from_millis(2)).await;
 
     let mut held = store.hold_next(0);
     let a1 = send(&s, 0, batch(3, 10)).await;
@@ -293,12 +264,7 @@ async fn a_flush_of_one_partition_commits_while_an_earlier_flush_of_another_is_w
 
 #[tokio::test]
 async fn a_large_request_does_not_hold_up_the_small_ones_gathered_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Gated::default());
-    let s = open(dir.path(), &store, Duration::from_millis(300)).await;
-    s.create_topic("t", 3, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (_dir, store, s) = with_topic(3, Duration::from_millis(300)).await;
     let isolate = FlushPolicy::default().isolate_bytes;
 
     // A small flush in flight, so that the next requests are gathered
@@ -336,12 +302,7 @@ async fn a_large_request_does_not_hold_up_the_small_ones_gathered_with_it() {
 
 #[tokio::test]
 async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dense() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Gated::default());
-    let s = open(dir.path(), &store, Duration::from_millis(300)).await;
-    s.create_topic("t", 3, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, store, s) = with_topic(3, Duration::from_millis(300)).await;
     assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 0);
 
     // The flush of offsets 1..=3 of partition 0 is held, to fail.

@@ -3,59 +3,21 @@
 //! log start, and objects nobody refers to (or whose commit never
 //! happened) are collected.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use sluice_storage::catalog::ObjectRow;
 use sluice_storage::objects::object_path;
 use sluice_storage::storage::{EARLIEST, LATEST};
 use sluice_storage::{Storage, StorageError, StorageOptions};
 
-/// A minimal valid record batch (magic 2, uncompressed) with `n` records.
+/// A batch of `n` records ("r0", "r1", ...) stamped `timestamp`.
 fn batch(n: i32, timestamp: i64) -> Bytes {
-    let mut records = BytesMut::new();
-    for i in 0..n {
-        let mut r = BytesMut::new();
-        r.put_i8(0); // attributes
-        put_varint(&mut r, 0); // timestamp delta
-        put_varint(&mut r, i as i64); // offset delta
-        put_varint(&mut r, -1); // key
-        let value = format!("r{i}");
-        put_varint(&mut r, value.len() as i64);
-        r.put_slice(value.as_bytes());
-        put_varint(&mut r, 0); // headers
-        put_varint(&mut records, r.len() as i64);
-        records.put_slice(&r);
-    }
-    let mut body = BytesMut::new();
-    body.put_i16(0); // attributes
-    body.put_i32(n - 1);
-    body.put_i64(timestamp);
-    body.put_i64(timestamp);
-    body.put_i64(-1);
-    body.put_i16(-1);
-    body.put_i32(-1);
-    body.put_i32(n);
-    body.put_slice(&records);
-    let mut b = BytesMut::new();
-    b.put_i64(0);
-    b.put_i32((4 + 1 + 4 + body.len()) as i32);
-    b.put_i32(0);
-    b.put_i8(2);
-    b.put_u32(crc32c::crc32c(&body));
-    b.put_slice(&body);
-    b.freeze()
-}
-
-fn put_varint(b: &mut BytesMut, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        b.put_u8((z as u8) | 0x80);
-        z >>= 7;
-    }
-    b.put_u8(z as u8);
+    common::record_batch((0..n).map(|i| format!("r{i}").into_bytes()), timestamp)
 }
 
 async fn open(dir: &std::path::Path) -> Arc<Storage> {

@@ -1,8 +1,10 @@
 //! The catalog on SQL: one implementation for SQLite and PostgreSQL.
 //!
 //! Both run the same statements through sqlx's `Any` driver; the
-//! [`Dialect`] only chooses how a write transaction begins and how the
-//! connections are tuned. SQLite runs in WAL mode with `synchronous=FULL`
+//! [`Dialect`] chooses how a write transaction begins, how the connections
+//! are tuned, and, for the group commit (`commit.rs`), whether its
+//! statements go in one query (SQLite) or lock rows in order first
+//! (PostgreSQL). SQLite runs in WAL mode with `synchronous=FULL`
 //! (NORMAL can lose an acknowledged commit on power loss) behind a single
 //! writer connection, with a separate pool of readers.
 

@@ -50,13 +50,8 @@ struct Statement {
 }
 
 impl Statement {
-    fn query(&self, offset: usize) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-        let sql = if offset == 0 {
-            self.sql.clone()
-        } else {
-            renumber(&self.sql, offset)
-        };
-        bind(sqlx::query(AssertSqlSafe(sql)), &self.args)
+    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+        bind(sqlx::query(AssertSqlSafe(self.sql.clone())), &self.args)
     }
 }
 
@@ -282,7 +277,7 @@ async fn one_by_one(
 ) -> Result<CommitOutcome> {
     let mut tx = writer.begin_with(dialect.begin_write()).await?;
     for s in statements {
-        let changed = s.query(0).execute(&mut *tx).await?.rows_affected();
+        let changed = s.query().execute(&mut *tx).await?.rows_affected();
         if changed == s.rows {
             continue;
         }
