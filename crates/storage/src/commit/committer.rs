@@ -157,9 +157,6 @@ impl Committer {
                 }
             }
         }
-        if let Some(next) = commit.next_object.take() {
-            self.pool.give_back(next);
-        }
         metrics::histogram!("sluice_catalog_commit_seconds")
             .record(committing.elapsed().as_secs_f64());
         metrics::histogram!("sluice_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -167,6 +164,9 @@ impl Committer {
         metrics::counter!("sluice_commit_bytes_total").increment(body.len() as u64);
         for p in partitions {
             acknowledge(p, &body);
+        }
+        if let Some(next) = commit.next_object.take() {
+            self.pool.restock(next);
         }
     }
 }

@@ -142,10 +142,12 @@ pub type Refence = Arc<dyn Fn(Arc<PartitionLog>) + Send + Sync>;
 
 /// Objects registered as prepared and not yet used. Each commit registers
 /// one replacement in its own transaction, so a flush costs one catalog
-/// transaction.
+/// transaction, and the replacement's place in the store is prepared after
+/// the commit's acks, so that its write costs less (`Objects::prepare`).
 #[derive(Clone)]
 struct ObjectPool {
     catalog: Arc<dyn Catalog>,
+    objects: Objects,
     owner: String,
     ttl_ms: i64,
     free: Arc<Mutex<Vec<ObjectRow>>>,
@@ -184,6 +186,19 @@ impl ObjectPool {
 
     fn give_back(&self, o: ObjectRow) {
         self.free.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+    }
+
+    /// Adds a newly registered object, once its place is prepared, in the
+    /// background. Should the preparing fail, the object is still good:
+    /// its write does the work instead.
+    fn restock(&self, o: ObjectRow) {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pool.objects.prepare(&o.path).await {
+                tracing::warn!(error = %e, "preparing an object for a later flush");
+            }
+            pool.give_back(o);
+        });
     }
 }
 
@@ -233,6 +248,7 @@ pub fn start(
     let (tx, rx) = mpsc::channel(4096);
     let pool = ObjectPool {
         catalog: catalog.clone(),
+        objects: objects.clone(),
         owner,
         ttl_ms: policy.prepared_ttl_ms,
         free: Arc::new(Mutex::new(Vec::new())),

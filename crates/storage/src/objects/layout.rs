@@ -1,106 +1,9 @@
-//! The object store and the layout of the objects a group commit writes.
-//!
-//! An object holds the new batches of many partitions, grouped by
-//! partition, then a footer that indexes them, the footer's length, a
-//! CRC32C of everything before it and a magic word:
-//!
-//! ```text
-//! [batches of partition A][batches of partition B]...
-//! [footer: count, then per chunk topic_id, partition, base, last, start, len]
-//! [footer_len: u32][crc32c: u32][magic "SLC1"]
-//! ```
-//!
-//! The catalog's index is authoritative; the footer lets an object be
-//! checked and understood on its own.
-
-use std::sync::Arc;
+//! The layout of the objects a group commit writes: batches grouped by
+//! partition, then a footer that indexes them (see the parent module).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use object_store::{
-    local::LocalFileSystem, memory::InMemory, path::Path, ObjectStore, ObjectStoreExt, PutPayload,
-};
-
-use crate::error::{Result, StorageError};
 
 const MAGIC: &[u8; 4] = b"SLC1";
-
-/// Where objects live: a local directory (fsynced) or memory (tests).
-#[derive(Clone)]
-pub struct Objects {
-    store: Arc<dyn ObjectStore>,
-    description: String,
-}
-
-impl Objects {
-    /// Opens `file://DIR` or `memory://`.
-    pub fn open(url: &str) -> Result<Self> {
-        if let Some(dir) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StorageError::Objects(format!("creating {dir}: {e}")))?;
-            let fs = LocalFileSystem::new_with_prefix(dir)?.with_fsync(true);
-            Ok(Objects {
-                store: Arc::new(fs),
-                description: url.to_string(),
-            })
-        } else if url == "memory://" || url == "memory:" {
-            Ok(Objects {
-                store: Arc::new(InMemory::new()),
-                description: url.to_string(),
-            })
-        } else {
-            Err(StorageError::Objects(format!(
-                "unsupported object store URL `{url}`: use file://DIR or memory://"
-            )))
-        }
-    }
-
-    /// Wraps a store built in code (one with options a URL cannot
-    /// express, or a test's instrumented store).
-    pub fn from_store(store: Arc<dyn ObjectStore>, description: impl Into<String>) -> Self {
-        Objects {
-            store,
-            description: description.into(),
-        }
-    }
-
-    pub fn description(&self) -> &str {
-        &self.description
-    }
-
-    /// Writes an object; returns once it is durable.
-    pub async fn put(&self, path: &str, body: Bytes) -> Result<()> {
-        self.store
-            .put(&Path::from(path), PutPayload::from_bytes(body))
-            .await?;
-        Ok(())
-    }
-
-    /// Reads `len` bytes at `start` of an object.
-    pub async fn get_range(&self, path: &str, start: u64, len: u64) -> Result<Bytes> {
-        Ok(self
-            .store
-            .get_range(&Path::from(path), start..start + len)
-            .await?)
-    }
-
-    /// Reads a whole object.
-    pub async fn get(&self, path: &str) -> Result<Bytes> {
-        Ok(self.store.get(&Path::from(path)).await?.bytes().await?)
-    }
-
-    /// Deletes an object; a missing object is not an error.
-    pub async fn delete(&self, path: &str) -> Result<()> {
-        match self.store.delete(&Path::from(path)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// The object path for an object id.
-pub fn object_path(id: i64) -> String {
-    format!("objects/{:016x}.slc", id as u64)
-}
 
 /// One partition's bytes in an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,24 +155,5 @@ mod tests {
         let mut bad = obj.to_vec();
         bad[1] ^= 1;
         assert!(read_footer(&bad).is_err());
-    }
-
-    #[tokio::test]
-    async fn stores_round_trip_on_disk_and_in_memory() {
-        let dir = tempfile::tempdir().unwrap();
-        for url in [
-            format!("file://{}", dir.path().display()),
-            "memory://".to_string(),
-        ] {
-            let o = Objects::open(&url).unwrap();
-            o.put("objects/a", Bytes::from_static(b"hello world"))
-                .await
-                .unwrap();
-            assert_eq!(&o.get_range("objects/a", 6, 5).await.unwrap()[..], b"world");
-            assert_eq!(&o.get("objects/a").await.unwrap()[..], b"hello world");
-            o.delete("objects/a").await.unwrap();
-            o.delete("objects/a").await.unwrap();
-            assert!(o.get("objects/a").await.is_err());
-        }
     }
 }

@@ -1,0 +1,67 @@
+//! Object writes into a local directory, in place.
+//!
+//! object_store's local store publishes a write by staging a new file,
+//! syncing it, renaming it into place and syncing the directory, so that no
+//! reader ever sees half an object. Sluice needs no atomic publish: nothing
+//! reads an object before the catalog commit that names it, that commit
+//! comes after the write is durable, and a write cut short by a crash
+//! leaves a prepared object that the collector deletes. So an object's
+//! file is created empty, with its directory entry made durable, when the
+//! object is registered, off the commit path ([`create_empty`]); a flush
+//! then only opens it, writes it and syncs its data ([`write`]). That takes
+//! a new inode, a rename and a directory sync off every flush.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Creates an object's file, empty, and makes its directory entry durable.
+/// An existing file is left as it is.
+pub(super) fn create_empty(file: &Path) -> io::Result<()> {
+    let dir = parent(file)?;
+    std::fs::create_dir_all(dir)?;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(file)?;
+    sync_dir(dir)
+}
+
+/// Writes an object's whole body into its file and returns once it is
+/// durable. The file is truncated first: an object whose earlier write
+/// failed is written again from scratch. A file that does not exist yet
+/// (an object registered on the commit path) is created, and its directory
+/// synced too.
+pub(super) fn write(file: &Path, body: &[u8]) -> io::Result<()> {
+    let existing = OpenOptions::new().write(true).truncate(true).open(file);
+    let (mut f, created) = match existing {
+        Ok(f) => (f, false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(parent(file)?)?;
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(file)?;
+            (f, true)
+        }
+        Err(e) => return Err(e),
+    };
+    f.write_all(body)?;
+    // The size is part of what fdatasync makes durable; timestamps are not.
+    f.sync_data()?;
+    if created {
+        sync_dir(parent(file)?)?;
+    }
+    Ok(())
+}
+
+fn parent(file: &Path) -> io::Result<&Path> {
+    file.parent()
+        .ok_or_else(|| io::Error::other(format!("{} has no directory", file.display())))
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
