@@ -234,6 +234,18 @@ pub async fn run(catalog: &dyn Catalog) {
         c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
         vec![10]
     );
+    let c = catalog.chunks_from(topic.id, 0, 9, 10).await.unwrap();
+    assert_eq!(
+        c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
+        vec![0, 10],
+        "from a chunk's last offset"
+    );
+    let c = catalog.chunks_from(topic.id, 0, 10, 1).await.unwrap();
+    assert_eq!(
+        c.iter().map(|c| c.base_offset).collect::<Vec<_>>(),
+        vec![10],
+        "from a chunk's base offset, one chunk"
+    );
     assert!(catalog
         .chunks_from(topic.id, 0, 20, 10)
         .await
