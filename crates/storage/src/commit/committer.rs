@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{AppendRequest, Appended, InFlight, ObjectPool, Refence};
+use super::{AppendRequest, Appended, InFlight, ObjectPool, PooledObject, Refence};
 use crate::catalog::{
     Catalog, Commit, CommitOutcome, ObjectRow, PartitionCommit, ProducerStateRow,
 };
@@ -35,6 +35,8 @@ pub(super) struct PartitionFlush {
 /// A sequenced flush, handed to its own task.
 pub(super) struct Flush {
     pub object: ObjectRow,
+    /// The preparing of the object's place, if it may still be running.
+    pub prepared: Option<tokio::task::JoinHandle<()>>,
     /// The object's bytes; committed batches join the tail as slices of it.
     pub body: Bytes,
     pub partitions: Vec<PartitionFlush>,
@@ -54,8 +56,13 @@ pub(super) struct Committer {
 impl Committer {
     /// Writes the flush's object and, once the flushes in `predecessors`
     /// (the previous flush of each of its partitions) are settled, commits.
-    pub(super) async fn run(&self, flush: Flush, predecessors: Vec<oneshot::Receiver<()>>) {
+    pub(super) async fn run(&self, mut flush: Flush, predecessors: Vec<oneshot::Receiver<()>>) {
+        let prepared = flush.prepared.take();
         let write = async {
+            if let Some(p) = prepared {
+                // Ended either way: prepared, or left for the write to do.
+                let _ = p.await;
+            }
             let writing = Instant::now();
             let r = self
                 .objects
@@ -98,7 +105,7 @@ impl Committer {
         if let Err(e) = written {
             tracing::error!(error = %e, "object write failed");
             // The object stays registered as prepared; reuse it.
-            self.pool.give_back(object);
+            self.pool.give_back(PooledObject::idle(object));
             return partitions.into_iter().for_each(|p| fail(p, &e));
         }
         if partitions.is_empty() {
@@ -147,7 +154,7 @@ impl Committer {
                     match self.catalog.object_committed(object.id).await {
                         Ok(true) => break,
                         // Certainly not committed: the object may be reused.
-                        Ok(false) => self.pool.give_back(object),
+                        Ok(false) => self.pool.give_back(PooledObject::idle(object)),
                         // Unknown: never write over it (the collector
                         // deletes it if it stays prepared).
                         Err(_) => {}
@@ -157,6 +164,9 @@ impl Committer {
                 }
             }
         }
+        if let Some(next) = commit.next_object.take() {
+            self.pool.restock(next);
+        }
         metrics::histogram!("sluice_catalog_commit_seconds")
             .record(committing.elapsed().as_secs_f64());
         metrics::histogram!("sluice_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -164,9 +174,6 @@ impl Committer {
         metrics::counter!("sluice_commit_bytes_total").increment(body.len() as u64);
         for p in partitions {
             acknowledge(p, &body);
-        }
-        if let Some(next) = commit.next_object.take() {
-            self.pool.restock(next);
         }
     }
 }

@@ -142,15 +142,34 @@ pub type Refence = Arc<dyn Fn(Arc<PartitionLog>) + Send + Sync>;
 
 /// Objects registered as prepared and not yet used. Each commit registers
 /// one replacement in its own transaction, so a flush costs one catalog
-/// transaction, and the replacement's place in the store is prepared after
-/// the commit's acks, so that its write costs less (`Objects::prepare`).
+/// transaction; the replacement's place in the store is prepared in the
+/// background (`Objects::prepare`), so that its write costs less.
 #[derive(Clone)]
 struct ObjectPool {
     catalog: Arc<dyn Catalog>,
     objects: Objects,
     owner: String,
     ttl_ms: i64,
-    free: Arc<Mutex<Vec<ObjectRow>>>,
+    free: Arc<Mutex<Vec<PooledObject>>>,
+}
+
+/// A registered object, not yet written.
+struct PooledObject {
+    row: ObjectRow,
+    /// Preparing the object's place in the store, if that may still be
+    /// running: its write must wait for it, since the write only makes the
+    /// directory entry durable when it creates the file itself.
+    prepared: Option<JoinHandle<()>>,
+}
+
+impl PooledObject {
+    /// An object with nothing being done to it.
+    fn idle(row: ObjectRow) -> Self {
+        PooledObject {
+            row,
+            prepared: None,
+        }
+    }
 }
 
 impl ObjectPool {
@@ -168,36 +187,40 @@ impl ObjectPool {
 
     /// A registered object young enough to be written and committed long
     /// before its registration expires.
-    async fn take(&self) -> Result<ObjectRow> {
+    async fn take(&self) -> Result<PooledObject> {
         let fresh = |o: &ObjectRow| crate::now_ms() < o.created_ms + self.ttl_ms / 2;
         loop {
             let candidate = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match candidate {
-                Some(o) if fresh(&o) => return Ok(o),
+                Some(o) if fresh(&o.row) => return Ok(o),
                 Some(_) => continue, // expired: the collector deletes it
                 None => {
                     let o = self.new_row();
                     self.catalog.register_object(&o).await?;
-                    return Ok(o);
+                    return Ok(PooledObject::idle(o));
                 }
             }
         }
     }
 
-    fn give_back(&self, o: ObjectRow) {
+    fn give_back(&self, o: PooledObject) {
         self.free.lock().unwrap_or_else(|p| p.into_inner()).push(o);
     }
 
-    /// Adds a newly registered object, once its place is prepared, in the
-    /// background. Should the preparing fail, the object is still good:
-    /// its write does the work instead.
-    fn restock(&self, o: ObjectRow) {
-        let pool = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = pool.objects.prepare(&o.path).await {
+    /// Adds a newly registered object at once, and prepares its place in
+    /// the background. Should the preparing fail, the object is still
+    /// good: its write does the work instead.
+    fn restock(&self, row: ObjectRow) {
+        let objects = self.objects.clone();
+        let path = row.path.clone();
+        let prepared = tokio::spawn(async move {
+            if let Err(e) = objects.prepare(&path).await {
                 tracing::warn!(error = %e, "preparing an object for a later flush");
             }
-            pool.give_back(o);
+        });
+        self.give_back(PooledObject {
+            row,
+            prepared: Some(prepared),
         });
     }
 }

@@ -200,7 +200,7 @@ async fn build_flush(
     if groups.is_empty() {
         return None;
     }
-    let object = match pool.take().await {
+    let pooled = match pool.take().await {
         Ok(o) => o,
         Err(e) => {
             for r in groups.into_values().flatten() {
@@ -272,7 +272,7 @@ async fn build_flush(
                     last_offset: next - 1,
                     max_timestamp: max_ts,
                     leader_epoch: epoch,
-                    object_id: object.id,
+                    object_id: pooled.row.id,
                     byte_start: start as i64,
                     byte_len: len as i64,
                 },
@@ -284,11 +284,12 @@ async fn build_flush(
     }
     if partitions.is_empty() {
         // Every request was a retry or refused: nothing to write.
-        pool.give_back(object);
+        pool.give_back(pooled);
         return None;
     }
     let flush = Flush {
-        object,
+        object: pooled.row,
+        prepared: pooled.prepared,
         body: builder.finish(),
         partitions,
         started,

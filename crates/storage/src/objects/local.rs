@@ -16,10 +16,11 @@ use std::io::{self, Write};
 use std::path::Path;
 
 /// Creates an object's file, empty, and makes its directory entry durable.
-/// An existing file is left as it is.
+/// An existing file is left as it is. The directory must exist: the first
+/// write creates it, and nothing else should bring back a directory an
+/// operator moved away.
 pub(super) fn create_empty(file: &Path) -> io::Result<()> {
     let dir = parent(file)?;
-    std::fs::create_dir_all(dir)?;
     OpenOptions::new()
         .write(true)
         .create(true)

@@ -169,6 +169,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let o = Objects::open(&format!("file://{}", dir.path().display())).unwrap();
         let file = dir.path().join("objects/b");
+        // The first write creates the directory; preparing does not.
+        assert!(o.prepare("objects/b").await.is_err());
+        o.put("objects/a", Bytes::from_static(b"first"))
+            .await
+            .unwrap();
         o.prepare("objects/b").await.unwrap();
         assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
         o.put("objects/b", Bytes::from_static(b"a long first attempt"))
