@@ -35,8 +35,9 @@ pub(super) struct PartitionFlush {
 /// A sequenced flush, handed to its own task.
 pub(super) struct Flush {
     pub object: ObjectRow,
-    /// The preparing of the object's place, if it may still be running.
-    pub prepared: Option<tokio::task::JoinHandle<()>>,
+    /// The preparing of the object's place, if it was started; true once
+    /// it succeeded.
+    pub prepared: Option<tokio::task::JoinHandle<bool>>,
     /// The object's bytes; committed batches join the tail as slices of it.
     pub body: Bytes,
     pub partitions: Vec<PartitionFlush>,
@@ -59,15 +60,19 @@ impl Committer {
     pub(super) async fn run(&self, mut flush: Flush, predecessors: Vec<oneshot::Receiver<()>>) {
         let prepared = flush.prepared.take();
         let write = async {
-            if let Some(p) = prepared {
-                // Ended either way: prepared, or left for the write to do.
-                let _ = p.await;
-            }
+            // An object given back after a failed write, or whose preparing
+            // failed, gets the full write.
+            let ready = match prepared {
+                Some(p) => p.await.unwrap_or(false),
+                None => false,
+            };
             let writing = Instant::now();
-            let r = self
-                .objects
-                .put(&flush.object.path, flush.body.clone())
-                .await;
+            let (path, body) = (&flush.object.path, flush.body.clone());
+            let r = if ready {
+                self.objects.put_prepared(path, body).await
+            } else {
+                self.objects.put(path, body).await
+            };
             metrics::histogram!("sluice_object_write_seconds")
                 .record(writing.elapsed().as_secs_f64());
             r

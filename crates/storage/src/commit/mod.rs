@@ -156,10 +156,9 @@ struct ObjectPool {
 /// A registered object, not yet written.
 struct PooledObject {
     row: ObjectRow,
-    /// Preparing the object's place in the store, if that may still be
-    /// running: its write must wait for it, since the write only makes the
-    /// directory entry durable when it creates the file itself.
-    prepared: Option<JoinHandle<()>>,
+    /// Preparing the object's place in the store, if it was started: its
+    /// write waits for it, and is cheaper only if it succeeded (true).
+    prepared: Option<JoinHandle<bool>>,
 }
 
 impl PooledObject {
@@ -214,9 +213,11 @@ impl ObjectPool {
         let objects = self.objects.clone();
         let path = row.path.clone();
         let prepared = tokio::spawn(async move {
-            if let Err(e) = objects.prepare(&path).await {
+            let r = objects.prepare(&path).await;
+            if let Err(e) = &r {
                 tracing::warn!(error = %e, "preparing an object for a later flush");
             }
+            r.is_ok()
         });
         self.give_back(PooledObject {
             row,

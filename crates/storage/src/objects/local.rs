@@ -31,10 +31,10 @@ pub(super) fn create_empty(file: &Path) -> io::Result<()> {
 
 /// Writes an object's whole body into its file and returns once it is
 /// durable. The file is truncated first: an object whose earlier write
-/// failed is written again from scratch. A file that does not exist yet
-/// (an object registered on the commit path) is created, and its directory
-/// synced too.
-pub(super) fn write(file: &Path, body: &[u8]) -> io::Result<()> {
+/// failed is written again from scratch. The directory is synced too
+/// unless `entry_durable` says [`create_empty`] made this file's entry
+/// durable; a file that does not exist yet is created.
+pub(super) fn write(file: &Path, body: &[u8], entry_durable: bool) -> io::Result<()> {
     let existing = OpenOptions::new().write(true).truncate(true).open(file);
     let (mut f, created) = match existing {
         Ok(f) => (f, false),
@@ -52,7 +52,7 @@ pub(super) fn write(file: &Path, body: &[u8]) -> io::Result<()> {
     f.write_all(body)?;
     // The size is part of what fdatasync makes durable; timestamps are not.
     f.sync_data()?;
-    if created {
+    if created || !entry_durable {
         sync_dir(parent(file)?)?;
     }
     Ok(())

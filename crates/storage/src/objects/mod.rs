@@ -91,10 +91,20 @@ impl Objects {
     /// be registered in the catalog and not yet committed: nothing may read
     /// it while it is written.
     pub async fn put(&self, path: &str, body: Bytes) -> Result<()> {
+        self.write(path, body, false).await
+    }
+
+    /// `put` for an object whose `prepare` returned Ok: cheaper, since
+    /// what the preparing made durable need not be made durable again.
+    pub async fn put_prepared(&self, path: &str, body: Bytes) -> Result<()> {
+        self.write(path, body, true).await
+    }
+
+    async fn write(&self, path: &str, body: Bytes, prepared: bool) -> Result<()> {
         if let Some(fs) = &self.local {
             let file = fs.path_to_filesystem(&Path::from(path))?;
             let what = format!("writing {}", file.display());
-            return blocking(what, move || local::write(&file, &body)).await;
+            return blocking(what, move || local::write(&file, &body, prepared)).await;
         }
         self.store
             .put(&Path::from(path), PutPayload::from_bytes(body))
@@ -176,7 +186,7 @@ mod tests {
             .unwrap();
         o.prepare("objects/b").await.unwrap();
         assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
-        o.put("objects/b", Bytes::from_static(b"a long first attempt"))
+        o.put_prepared("objects/b", Bytes::from_static(b"a long first attempt"))
             .await
             .unwrap();
         // A write that failed may be done again: nothing of it stays.
