@@ -127,7 +127,7 @@ pub struct FlushPolicy {
 impl Default for FlushPolicy {
     fn default() -> Self {
         FlushPolicy {
-            linger: Duration::from_millis(2),
+            linger: Duration::from_millis(1),
             max_bytes: 8 << 20,
             max_chunks: 2_000,
             pipeline_depth: 4,
