@@ -10,9 +10,12 @@
 //! object is registered, off the commit path ([`create_empty`]); a flush
 //! then only opens it, writes it and syncs its data ([`write`]). That takes
 //! a new inode, a rename and a directory sync off every flush.
+//!
+//! Reads ([`read_range`]) fill a buffer straight from the file, where
+//! object_store zeroes the whole buffer first.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// Creates an object's file, empty, and makes its directory entry durable.
@@ -56,6 +59,16 @@ pub(super) fn write(file: &Path, body: &[u8], entry_durable: bool) -> io::Result
         sync_dir(parent(file)?)?;
     }
     Ok(())
+}
+
+/// Reads `len` bytes at `start` of a file; fewer if the file ends first.
+pub(super) fn read_range(file: &Path, start: u64, len: u64) -> io::Result<Vec<u8>> {
+    let mut f = File::open(file)?;
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    // `read_to_end` reads into the spare capacity without zeroing it.
+    f.take(len).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 fn parent(file: &Path) -> io::Result<&Path> {
