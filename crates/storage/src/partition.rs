@@ -10,11 +10,12 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::catalog::ChunkRow;
 use crate::commit::PendingBatch;
 use crate::producer::{Admission, ProducerStateRow, ProducerStates};
 
@@ -82,6 +83,11 @@ pub struct PartitionLog {
     state: Mutex<State>,
     /// Wakes long-polling fetches when the high watermark moves.
     hw_tx: watch::Sender<i64>,
+    /// The last page of consecutive chunks read from the catalog's index:
+    /// a consumer reading old data finds its next chunks here rather than
+    /// in a catalog query per fetch. Committed chunks never change, and a
+    /// read checks the log start before it looks here.
+    chunk_page: Mutex<Arc<[ChunkRow]>>,
 }
 
 /// A snapshot of the offsets a fetch or ListOffsets response reports.
@@ -122,6 +128,7 @@ impl PartitionLog {
                 producers,
             }),
             hw_tx,
+            chunk_page: Mutex::new(Arc::from([])),
         }
     }
 
@@ -168,7 +175,25 @@ impl PartitionLog {
         s.tail_bytes = 0;
         s.fenced = false;
         drop(s);
+        self.cache_chunk_page(Arc::from([]));
         self.hw_tx.send_replace(next_offset);
+    }
+
+    /// The cached page of chunks and the index in it of the chunk holding
+    /// `offset`, if the page has it.
+    pub fn cached_chunk_page(&self, offset: i64) -> Option<(Arc<[ChunkRow]>, usize)> {
+        let page = self
+            .chunk_page
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let i = page.partition_point(|c| c.last_offset < offset);
+        (i < page.len() && page[i].base_offset <= offset).then_some((page, i))
+    }
+
+    /// Remembers a page of consecutive chunks read from the catalog.
+    pub fn cache_chunk_page(&self, page: Arc<[ChunkRow]>) {
+        *self.chunk_page.lock().unwrap_or_else(|p| p.into_inner()) = page;
     }
 
     /// Checks each request's batches against producer state and hands out

@@ -22,6 +22,9 @@ use crate::partition::{Offsets, PartitionLog};
 use crate::producer::{ProducerBatchHeader, ProducerStates};
 use crate::topic_config::{self, TopicConfig};
 
+/// Chunks per page read from the catalog's index on a cold read.
+const CHUNK_PAGE: i64 = 64;
+
 /// The longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME: usize = 249;
 /// A sanity bound on partitions per topic (plans set lower ones).
@@ -593,39 +596,69 @@ impl Storage {
             result.bytes = tail.bytes;
             return Ok(result);
         }
-        // Cold read through the catalog's index and the object store.
-        let chunks = self
-            .catalog
-            .chunks_from(log.topic_id, partition, offset, 64)
-            .await?;
-        let mut used = chunks.len();
-        for (i, chunk) in chunks.iter().enumerate() {
-            if chunk.base_offset >= high_watermark {
-                used = i;
+        // Cold read through the catalog's index and the object store, a
+        // page of chunks at a time.
+        let (mut page, mut at) = self.chunk_page(&log, offset).await?;
+        let mut next = offset;
+        loop {
+            let mut full = false;
+            while at < page.len() && !full && page[at].base_offset < high_watermark {
+                let chunk = &page[at];
+                let bytes = self.chunk_bytes(chunk).await?;
+                let (slice, filled) = crate::partition::slice_batches(
+                    &bytes,
+                    offset,
+                    high_watermark,
+                    max_bytes,
+                    &mut result.bytes,
+                );
+                result.batches.extend(slice);
+                full = filled;
+                next = chunk.last_offset + 1;
+                at += 1;
+            }
+            if full || at < page.len() || next >= high_watermark {
                 break;
             }
-            let bytes = self.chunk_bytes(chunk).await?;
-            let (slice, full) = crate::partition::slice_batches(
-                &bytes,
-                offset,
-                high_watermark,
-                max_bytes,
-                &mut result.bytes,
-            );
-            result.batches.extend(slice);
-            if full {
-                used = i + 1;
+            // The page ran out before the budget did: the next page.
+            (page, at) = self.chunk_page(&log, next).await?;
+            if at >= page.len() {
                 break;
             }
         }
         // The consumer will most likely ask for what follows next.
-        let ahead = &chunks[used..];
+        let ahead = &page[at.min(page.len())..];
         let committed = ahead
             .iter()
             .take_while(|c| c.base_offset < high_watermark)
             .count();
         self.chunks.read_ahead(&ahead[..committed], max_bytes);
         Ok(result)
+    }
+
+    /// The page of chunks holding `offset` and the index of its chunk in
+    /// it: the partition's cached page if it has it, else a new page from
+    /// the catalog (which the partition then caches). An index past the
+    /// page's end means no committed chunk holds `offset`.
+    async fn chunk_page(
+        &self,
+        log: &PartitionLog,
+        offset: i64,
+    ) -> Result<(Arc<[ChunkRow]>, usize)> {
+        if let Some(found) = log.cached_chunk_page(offset) {
+            return Ok(found);
+        }
+        let page: Arc<[ChunkRow]> = self
+            .catalog
+            .chunks_from(log.topic_id, log.partition, offset, CHUNK_PAGE)
+            .await?
+            .into();
+        if page.is_empty() {
+            return Ok((page, 0));
+        }
+        log.cache_chunk_page(page.clone());
+        let at = page.partition_point(|c| c.last_offset < offset);
+        Ok((page, at))
     }
 
     async fn chunk_bytes(&self, chunk: &ChunkRow) -> Result<Bytes> {

@@ -237,3 +237,30 @@ async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
     let r = s.read("flaky", 0, 0, 1 << 20).await.unwrap();
     assert_eq!((r.high_watermark, r.batches.len()), (4, 2));
 }
+
+#[tokio::test]
+async fn cold_reads_walk_the_chunk_index_past_one_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic("many", 1, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    let now = sluice_storage::now_ms();
+    // One commit, so one chunk, per append.
+    for _ in 0..150 {
+        s.append("many", 0, batch(1, now)).await.unwrap();
+    }
+    s.shutdown().await;
+    drop(s);
+
+    // After a restart every read is cold: through the catalog's index, a
+    // page of 64 chunks at a time, and the partition's cached page.
+    let s = open(dir.path()).await;
+    for from in [0, 10, 63, 64, 70, 149, 5] {
+        let r = s.read("many", 0, from, 1 << 20).await.unwrap();
+        assert_eq!(r.batches.len(), 150 - from as usize, "from {from}");
+    }
+    // A budget still stops a read within a page.
+    let r = s.read("many", 0, 0, 1).await.unwrap();
+    assert_eq!(r.batches.len(), 1);
+}
