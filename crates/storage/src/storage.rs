@@ -24,6 +24,8 @@ use crate::topic_config::{self, TopicConfig};
 
 /// Chunks per page read from the catalog's index on a cold read.
 const CHUNK_PAGE: i64 = 64;
+/// Pages of chunks one cold read goes through at most.
+const PAGES_PER_READ: usize = 4;
 
 /// The longest topic name Kafka allows.
 pub const MAX_TOPIC_NAME: usize = 249;
@@ -597,13 +599,20 @@ impl Storage {
             return Ok(result);
         }
         // Cold read through the catalog's index and the object store, a
-        // page of chunks at a time.
+        // page of chunks at a time, a few pages at most (each chunk is an
+        // object read, and the consumer can fetch again).
         let (mut page, mut at) = self.chunk_page(&log, offset).await?;
         let mut next = offset;
-        loop {
+        let mut pages = 1;
+        'pages: loop {
             let mut full = false;
             while at < page.len() && !full && page[at].base_offset < high_watermark {
                 let chunk = &page[at];
+                if chunk.last_offset < next {
+                    // Chunks never overlap; a catalog saying otherwise
+                    // must not make a read go backwards.
+                    break 'pages;
+                }
                 let bytes = self.chunk_bytes(chunk).await?;
                 let (slice, filled) = crate::partition::slice_batches(
                     &bytes,
@@ -617,14 +626,17 @@ impl Storage {
                 next = chunk.last_offset + 1;
                 at += 1;
             }
-            if full || at < page.len() || next >= high_watermark {
+            if full
+                || page.is_empty()
+                || at < page.len()
+                || next >= high_watermark
+                || pages == PAGES_PER_READ
+            {
                 break;
             }
             // The page ran out before the budget did: the next page.
             (page, at) = self.chunk_page(&log, next).await?;
-            if at >= page.len() {
-                break;
-            }
+            pages += 1;
         }
         // The consumer will most likely ask for what follows next.
         let ahead = &page[at.min(page.len())..];

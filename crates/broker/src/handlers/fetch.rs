@@ -28,6 +28,10 @@ const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 
 /// Partitions of one fetch read at the same time.
 const PARALLEL_READS: usize = 16;
+/// The most a fetch response may carry (Kafka's `fetch.max.bytes`
+/// default): a request asking for more, or for no limit, gets this. It
+/// bounds what each partition's read holds in memory too.
+const FETCH_MAX_BYTES: usize = 55 << 20;
 
 pub fn handle(
     ctx: &Arc<BrokerContext>,
@@ -123,9 +127,9 @@ async fn read_once(
     read_committed: bool,
 ) -> (FetchResponse, usize, bool) {
     let max_total = if req.max_bytes > 0 {
-        req.max_bytes as usize
+        (req.max_bytes as usize).min(FETCH_MAX_BYTES)
     } else {
-        usize::MAX
+        FETCH_MAX_BYTES
     };
     let mut pending = Vec::new();
     for t in &req.topics {
