@@ -60,13 +60,15 @@ impl Committer {
     pub(super) async fn run(&self, mut flush: Flush, predecessors: Vec<oneshot::Receiver<()>>) {
         let prepared = flush.prepared.take();
         let write = async {
+            // Timed from here: a preparing still running is part of the
+            // write's cost to this flush.
+            let writing = Instant::now();
             // An object given back after a failed write, or whose preparing
             // failed, gets the full write.
             let ready = match prepared {
                 Some(p) => p.await.unwrap_or(false),
                 None => false,
             };
-            let writing = Instant::now();
             let (path, body) = (&flush.object.path, flush.body.clone());
             let r = if ready {
                 self.objects.put_prepared(path, body).await

@@ -53,6 +53,7 @@
 mod committer;
 mod sequencer;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,7 +151,9 @@ struct ObjectPool {
     objects: Objects,
     owner: String,
     ttl_ms: i64,
-    free: Arc<Mutex<Vec<PooledObject>>>,
+    /// Oldest first: a restocked object's file is being prepared, so the
+    /// object that waited longest is the likeliest to be ready.
+    free: Arc<Mutex<VecDeque<PooledObject>>>,
 }
 
 /// A registered object, not yet written.
@@ -189,7 +192,11 @@ impl ObjectPool {
     async fn take(&self) -> Result<PooledObject> {
         let fresh = |o: &ObjectRow| crate::now_ms() < o.created_ms + self.ttl_ms / 2;
         loop {
-            let candidate = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let candidate = self
+                .free
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
             match candidate {
                 Some(o) if fresh(&o.row) => return Ok(o),
                 Some(_) => continue, // expired: the collector deletes it
@@ -203,7 +210,10 @@ impl ObjectPool {
     }
 
     fn give_back(&self, o: PooledObject) {
-        self.free.lock().unwrap_or_else(|p| p.into_inner()).push(o);
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(o);
     }
 
     /// Adds a newly registered object at once, and prepares its place in
@@ -275,7 +285,7 @@ pub fn start(
         objects: objects.clone(),
         owner,
         ttl_ms: policy.prepared_ttl_ms,
-        free: Arc::new(Mutex::new(Vec::new())),
+        free: Arc::new(Mutex::new(VecDeque::new())),
     };
     let committer = Arc::new(committer::Committer {
         catalog,

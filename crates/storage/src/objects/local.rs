@@ -19,9 +19,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// Creates an object's file, empty, and makes its directory entry durable.
-/// An existing file is left as it is. The directory must exist: the first
-/// write creates it, and nothing else should bring back a directory an
-/// operator moved away.
+/// An existing file is left as it is. The directory must exist: preparing
+/// is only a head start, and leaves creating directories to the writes.
 pub(super) fn create_empty(file: &Path) -> io::Result<()> {
     let dir = parent(file)?;
     OpenOptions::new()
@@ -42,7 +41,7 @@ pub(super) fn write(file: &Path, body: &[u8], entry_durable: bool) -> io::Result
     let (mut f, created) = match existing {
         Ok(f) => (f, false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(parent(file)?)?;
+            create_dirs(parent(file)?)?;
             let f = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -69,6 +68,26 @@ pub(super) fn read_range(file: &Path, start: u64, len: u64) -> io::Result<Vec<u8
     // `read_to_end` reads into the spare capacity without zeroing it.
     f.take(len).read_to_end(&mut buf)?;
     Ok(buf)
+}
+
+/// Creates `dir` and any missing parents, durably: each new directory is
+/// synced, and so is the existing one it was created in, so that no
+/// directory entry on the way to a durable object can be lost.
+fn create_dirs(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut existing = dir;
+    while !existing.is_dir() {
+        missing.push(existing);
+        existing = parent(existing)?;
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for d in missing {
+        sync_dir(d)?;
+    }
+    sync_dir(existing)
 }
 
 fn parent(file: &Path) -> io::Result<&Path> {
