@@ -71,6 +71,12 @@ pub struct Sequenced {
     pub producers: Vec<ProducerStateRow>,
 }
 
+/// The index in `page` (consecutive chunks, in offset order) of the first
+/// chunk that ends at or after `offset`: the one holding it, if any.
+pub fn chunk_holding(page: &[ChunkRow], offset: i64) -> usize {
+    page.partition_point(|c| c.last_offset < offset)
+}
+
 /// One partition's leader state.
 #[derive(Debug)]
 pub struct PartitionLog {
@@ -187,7 +193,7 @@ impl PartitionLog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let i = page.partition_point(|c| c.last_offset < offset);
+        let i = chunk_holding(&page, offset);
         (i < page.len() && page[i].base_offset <= offset).then_some((page, i))
     }
 

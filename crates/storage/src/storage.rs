@@ -18,7 +18,7 @@ use crate::chunk_reader::ChunkReader;
 use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
 use crate::objects::{object_path, Objects};
-use crate::partition::{Offsets, PartitionLog};
+use crate::partition::{chunk_holding, Offsets, PartitionLog};
 use crate::producer::{ProducerBatchHeader, ProducerStates};
 use crate::topic_config::{self, TopicConfig};
 
@@ -613,7 +613,7 @@ impl Storage {
                     // must not make a read go backwards.
                     break 'pages;
                 }
-                let bytes = self.chunk_bytes(chunk).await?;
+                let bytes = self.chunks.chunk(chunk).await?;
                 let (slice, filled) = crate::partition::slice_batches(
                     &bytes,
                     offset,
@@ -665,16 +665,11 @@ impl Storage {
             .chunks_from(log.topic_id, log.partition, offset, CHUNK_PAGE)
             .await?
             .into();
-        if page.is_empty() {
-            return Ok((page, 0));
+        if !page.is_empty() {
+            log.cache_chunk_page(page.clone());
         }
-        log.cache_chunk_page(page.clone());
-        let at = page.partition_point(|c| c.last_offset < offset);
+        let at = chunk_holding(&page, offset);
         Ok((page, at))
-    }
-
-    async fn chunk_bytes(&self, chunk: &ChunkRow) -> Result<Bytes> {
-        self.chunks.chunk(chunk).await
     }
 
     /// ListOffsets for one partition: latest, earliest, max timestamp, or
@@ -735,7 +730,7 @@ impl Storage {
         chunk: &ChunkRow,
         better: impl Fn(i64, Option<(i64, i64)>) -> bool,
     ) -> Result<Option<(i64, i64)>> {
-        let bytes = self.chunk_bytes(chunk).await?;
+        let bytes = self.chunks.chunk(chunk).await?;
         let mut best: Option<(i64, i64)> = None;
         for (at, h) in batch::batches(&bytes) {
             if h.is_log_append_time() {

@@ -30,6 +30,23 @@ async fn open(dir: &std::path::Path) -> Arc<Storage> {
     Storage::open(opts).await.unwrap()
 }
 
+/// A fresh store in a temp dir, with one topic of `partitions`.
+async fn with_topic(topic: &str, partitions: i32) -> (tempfile::TempDir, Arc<Storage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(topic, partitions, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    (dir, s)
+}
+
+/// Shuts the store down and opens it again on the same data.
+async fn reopen(s: Arc<Storage>, dir: &std::path::Path) -> Arc<Storage> {
+    s.shutdown().await;
+    drop(s);
+    open(dir).await
+}
+
 /// Object files holding data. (Each commit also prepares an empty file for
 /// a later flush's object.)
 fn object_files(dir: &std::path::Path) -> usize {
@@ -44,11 +61,7 @@ fn object_files(dir: &std::path::Path) -> usize {
 
 #[tokio::test]
 async fn appends_are_dense_and_survive_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path()).await;
-    s.create_topic("t", 2, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, s) = with_topic("t", 2).await;
     let now = sluice_storage::now_ms();
     let mut expected = 0;
     for round in 0..5 {
@@ -60,10 +73,8 @@ async fn appends_are_dense_and_survive_reopen() {
     assert_eq!(r.high_watermark, 15);
     // The batch holding offset 4 (offsets 3..=5) comes back whole.
     assert_eq!(r.batches.len(), 3);
-    s.shutdown().await;
-    drop(s);
 
-    let s = open(dir.path()).await;
+    let s = reopen(s, dir.path()).await;
     let r = s.read("t", 1, 0, 1 << 20).await.unwrap();
     assert_eq!((r.log_start, r.high_watermark, r.batches.len()), (0, 15, 5));
     assert!(matches!(
@@ -131,19 +142,13 @@ async fn retention_by_time_and_size_moves_the_log_start() {
     assert_eq!(s.offset_at("by-size", 0, LATEST).await.unwrap().offset, 12);
 
     // The log start is durable.
-    s.shutdown().await;
-    drop(s);
-    let s = open(dir.path()).await;
+    let s = reopen(s, dir.path()).await;
     assert_eq!(s.offset_at("by-time", 0, EARLIEST).await.unwrap().offset, 6);
 }
 
 #[tokio::test]
 async fn unreferenced_and_uncommitted_objects_are_collected() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path()).await;
-    s.create_topic("gone", 1, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, s) = with_topic("gone", 1).await;
     let now = sluice_storage::now_ms();
     s.append("gone", 0, batch(2, now)).await.unwrap();
     assert_eq!(object_files(dir.path()), 1);
@@ -184,11 +189,7 @@ async fn unreferenced_and_uncommitted_objects_are_collected() {
 
 #[tokio::test]
 async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path()).await;
-    s.create_topic("flaky", 1, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, s) = with_topic("flaky", 1).await;
     let now = sluice_storage::now_ms();
     assert_eq!(
         s.append("flaky", 0, batch(3, now))
@@ -240,22 +241,16 @@ async fn failed_object_writes_fail_their_appends_and_offsets_stay_dense() {
 
 #[tokio::test]
 async fn cold_reads_walk_the_chunk_index_past_one_page() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path()).await;
-    s.create_topic("many", 1, BTreeMap::new(), false)
-        .await
-        .unwrap();
+    let (dir, s) = with_topic("many", 1).await;
     let now = sluice_storage::now_ms();
     // One commit, so one chunk, per append.
     for _ in 0..150 {
         s.append("many", 0, batch(1, now)).await.unwrap();
     }
-    s.shutdown().await;
-    drop(s);
 
     // After a restart every read is cold: through the catalog's index, a
     // page of 64 chunks at a time, and the partition's cached page.
-    let s = open(dir.path()).await;
+    let s = reopen(s, dir.path()).await;
     for from in [0, 10, 63, 64, 70, 149, 5] {
         let r = s.read("many", 0, from, 1 << 20).await.unwrap();
         assert_eq!(r.batches.len(), 150 - from as usize, "from {from}");

@@ -79,12 +79,10 @@ impl Objects {
     /// A no-op for other stores. Objects need not be prepared: `put`
     /// works either way.
     pub async fn prepare(&self, path: &str) -> Result<()> {
-        let Some(fs) = &self.local else {
-            return Ok(());
-        };
-        let file = fs.path_to_filesystem(&Path::from(path))?;
-        let what = format!("creating {}", file.display());
-        blocking(what, move || local::create_empty(&file)).await
+        match &self.local {
+            Some(fs) => on_file(fs, path, "creating", local::create_empty).await,
+            None => Ok(()),
+        }
     }
 
     /// Writes an object; returns once it is durable. The object's path must
@@ -102,9 +100,10 @@ impl Objects {
 
     async fn write(&self, path: &str, body: Bytes, prepared: bool) -> Result<()> {
         if let Some(fs) = &self.local {
-            let file = fs.path_to_filesystem(&Path::from(path))?;
-            let what = format!("writing {}", file.display());
-            return blocking(what, move || local::write(&file, &body, prepared)).await;
+            return on_file(fs, path, "writing", move |f| {
+                local::write(f, &body, prepared)
+            })
+            .await;
         }
         self.store
             .put(&Path::from(path), PutPayload::from_bytes(body))
@@ -115,19 +114,8 @@ impl Objects {
     /// Reads `len` bytes at `start` of an object; fewer if it ends first.
     pub async fn get_range(&self, path: &str, start: u64, len: u64) -> Result<Bytes> {
         if let Some(fs) = &self.local {
-            let file = fs.path_to_filesystem(&Path::from(path))?;
-            return match tokio::task::spawn_blocking(move || {
-                local::read_range(&file, start, len).map_err(|e| (file, e))
-            })
-            .await
-            {
-                Ok(Ok(v)) => Ok(Bytes::from(v)),
-                Ok(Err((file, e))) => Err(StorageError::Objects(format!(
-                    "reading {len} bytes at {start} of {}: {e}",
-                    file.display()
-                ))),
-                Err(e) => Err(StorageError::Objects(format!("reading {path}: {e}"))),
-            };
+            let read = move |f: &std::path::Path| local::read_range(f, start, len);
+            return on_file(fs, path, "reading", read).await.map(Bytes::from);
         }
         Ok(self
             .store
@@ -149,15 +137,23 @@ impl Objects {
     }
 }
 
-/// Runs file I/O on the blocking pool; `what` names it in errors.
-async fn blocking(
-    what: String,
-    io: impl FnOnce() -> std::io::Result<()> + Send + 'static,
-) -> Result<()> {
-    match tokio::task::spawn_blocking(io).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(StorageError::Objects(format!("{what}: {e}"))),
-        Err(e) => Err(StorageError::Objects(format!("{what}: {e}"))),
+/// Runs `io` on the blocking pool on the file a local store keeps `path`
+/// in; an error says what was being done (`verb`) to which file.
+async fn on_file<T: Send + 'static>(
+    fs: &LocalFileSystem,
+    path: &str,
+    verb: &'static str,
+    io: impl FnOnce(&std::path::Path) -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    let file = fs.path_to_filesystem(&Path::from(path))?;
+    let done = tokio::task::spawn_blocking(move || io(&file).map_err(|e| (file, e))).await;
+    match done {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err((file, e))) => Err(StorageError::Objects(format!(
+            "{verb} {}: {e}",
+            file.display()
+        ))),
+        Err(e) => Err(StorageError::Objects(format!("{verb} {path}: {e}"))),
     }
 }
 
