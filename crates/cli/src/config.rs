@@ -38,9 +38,15 @@ pub struct DevArgs {
     /// Partitions of auto-created topics [default: 1].
     #[arg(long)]
     pub num_partitions: Option<i32>,
-    /// How often retention and object collection run, in ms [default: 30000].
+    /// How often retention, object collection and producer state expiry
+    /// run, in ms [default: 30000].
     #[arg(long)]
     pub maintenance_interval_ms: Option<u64>,
+    /// Kafka's `producer.id.expiration.ms`: how long a partition keeps an
+    /// idempotent producer's state after its last write there [default:
+    /// 86400000, a day].
+    #[arg(long)]
+    pub producer_id_expiration_ms: Option<u64>,
     /// Kafka's `group.initial.rebalance.delay.ms`: how long the first
     /// rebalance of an empty classic group waits for more members [default: 3000].
     #[arg(long)]
@@ -88,6 +94,7 @@ struct FileConfig {
     advertised_host: Option<String>,
     num_partitions: Option<i32>,
     maintenance_interval_ms: Option<u64>,
+    producer_id_expiration_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
     group_consumer_heartbeat_interval_ms: Option<u64>,
     group_consumer_session_timeout_ms: Option<u64>,
@@ -110,6 +117,7 @@ pub struct DevConfig {
     pub advertised_host: Option<String>,
     pub num_partitions: i32,
     pub maintenance_interval_ms: u64,
+    pub producer_id_expiration_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_consumer_heartbeat_interval_ms: u64,
     pub group_consumer_session_timeout_ms: u64,
@@ -198,6 +206,10 @@ impl DevArgs {
                 .maintenance_interval_ms
                 .or(file.maintenance_interval_ms)
                 .unwrap_or(30_000),
+            producer_id_expiration_ms: self
+                .producer_id_expiration_ms
+                .or(file.producer_id_expiration_ms)
+                .unwrap_or(86_400_000),
             group_initial_rebalance_delay_ms: self
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)

@@ -2,8 +2,8 @@
 //! that retries, gaps and stale epochs can be sent on purpose: a retry gets
 //! the original offset, a gap OUT_OF_ORDER_SEQUENCE_NUMBER, a stale epoch
 //! INVALID_PRODUCER_EPOCH, each with an error message; InitProducerId bumps
-//! epochs (KIP-360) and fences stale ones; and producer state survives a
-//! restart and a kill -9.
+//! epochs (KIP-360) and fences stale ones; producer state survives a
+//! restart and a kill -9, and expires when a producer stays idle.
 
 mod common;
 
@@ -21,6 +21,11 @@ const TOPIC: &str = "idem";
 
 /// A gzip batch of `n` records from producer `pid` at `epoch`, sequences from `seq`.
 fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
+    batch_at(pid, epoch, seq, n, common::now_ms())
+}
+
+/// The same, with records stamped `timestamp`.
+fn batch_at(pid: i64, epoch: i16, seq: i32, n: usize, timestamp: i64) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -32,7 +37,7 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: seq + i as i32,
-            timestamp: common::now_ms(),
+            timestamp,
             key: None,
             value: Some(Bytes::from(format!("e{epoch}-s{}", seq + i as i32))),
             headers: Default::default(),
@@ -114,11 +119,8 @@ fn init_producer_id(
     (r.error_code, r.producer_id.0, r.producer_epoch)
 }
 
-#[test]
-fn retries_gaps_epochs_and_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut broker = Broker::start(&dir.path().join("data"), &[]);
-    let mut c = RawClient::connect(&broker.bootstrap());
+/// Creates the test topic with one partition.
+fn create_topic(c: &mut RawClient) {
     let create = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
         .with_name(TopicName(StrBytes::from_string(TOPIC.into())))
         .with_num_partitions(1)
@@ -129,6 +131,14 @@ fn retries_gaps_epochs_and_restarts() {
         panic!("wrong response kind")
     };
     assert_eq!(r.topics[0].error_code, 0);
+}
+
+#[test]
+fn retries_gaps_epochs_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    create_topic(&mut c);
 
     let (code, pid, epoch) = init_producer_id(&mut c, 4, None, None);
     assert_eq!((code, epoch), (0, 0));
@@ -201,4 +211,53 @@ fn retries_gaps_epochs_and_restarts() {
         fresh > pid && epoch == 0,
         "ids are never reused across restarts"
     );
+}
+
+/// The value of an unlabelled counter on /metrics (0 before it first counts).
+fn counter(broker: &Broker, name: &str) -> u64 {
+    let body = broker.http_get("/metrics").expect("metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+#[test]
+fn an_idle_producers_state_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(
+        &dir.path().join("data"),
+        &[
+            "--producer-id-expiration-ms",
+            "1500",
+            "--maintenance-interval-ms",
+            "200",
+        ],
+    );
+    let mut c = RawClient::connect(&broker.bootstrap());
+    create_topic(&mut c);
+    let (_, idle, _) = init_producer_id(&mut c, 4, None, None);
+    let (_, busy, _) = init_producer_id(&mut c, 4, None, None);
+    assert_eq!(produced(&mut c, batch(idle, 0, 0, 2)), 0);
+
+    // `busy` keeps writing, with records stamped two days ago (Kafka would
+    // expire it by those); `idle` writes nothing for three seconds.
+    let old = common::now_ms() - 2 * 86_400_000;
+    let mut next = 2;
+    for seq in (0..20).step_by(2) {
+        assert_eq!(produced(&mut c, batch_at(busy, 0, seq, 2, old)), next);
+        next += 2;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_eq!(
+        counter(&broker, "sluice_producers_expired_total"),
+        1,
+        "only the idle producer expired"
+    );
+    // A retry of `busy`'s last batch is still recognised; `idle`'s first
+    // batch is no longer a retry, so it is appended again, and `idle`
+    // carries on from there (any sequence is accepted from a producer the
+    // partition has no state for, as in Kafka).
+    assert_eq!(produced(&mut c, batch_at(busy, 0, 18, 2, old)), next - 2);
+    assert_eq!(produced(&mut c, batch(idle, 0, 0, 2)), next);
+    assert_eq!(produced(&mut c, batch(idle, 0, 2, 1)), next + 2);
 }

@@ -212,6 +212,7 @@ impl PartitionLog {
         let mut guard = self.lock();
         let s = &mut *guard;
         let first = s.next_offset;
+        let now = crate::now_ms();
         let mut touched = Vec::new();
         let mut admissions = Vec::new();
         for batches in requests {
@@ -221,6 +222,7 @@ impl PartitionLog {
                 batches.iter().map(|b| (b.records, b.producer)),
                 s.next_offset,
                 s.high_watermark,
+                now,
                 &mut touched,
             );
             if let Admission::Append { records, .. } = admission {
@@ -251,6 +253,12 @@ impl PartitionLog {
         s.generation += 1;
         s.next_offset = s.high_watermark;
         s.producers.roll_back();
+    }
+
+    /// Forgets producers idle since before `idle_before` (the broker's
+    /// clock, ms); returns their ids.
+    pub fn expire_producers(&self, idle_before: i64) -> Vec<i64> {
+        self.lock().producers.expire(idle_before)
     }
 
     /// Producers with state in this partition (for tests and metrics).

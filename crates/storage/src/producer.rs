@@ -9,8 +9,17 @@
 //! adds the batches sequenced but not yet committed. New batches are checked
 //! against `current`; a failed flush rolls `current` back to `committed`,
 //! along with the partition's offsets.
+//!
+//! A producer's state expires once it has written nothing to the partition
+//! for Kafka's `producer.id.expiration.ms` ([`ProducerStates::expire`]).
+//! Idleness is measured on the broker's clock, not by record timestamps as
+//! Kafka does, so a producer writing old timestamps is not forgotten while
+//! it writes. As in Kafka (KIP-360), a producer the partition has no state
+//! for may start at any sequence, since its state may have expired; only a
+//! producer whose first batches here were rolled back by a failed commit
+//! must resend from the first of them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use sluice_protocol::batch::{increment_sequence, BatchHeader};
 use sluice_protocol::ErrorCode;
@@ -26,7 +35,6 @@ pub struct ProducerBatchHeader {
     pub first_seq: i32,
     /// The last record's sequence number (wrapped past `i32::MAX`).
     pub last_seq: i32,
-    pub max_timestamp: i64,
 }
 
 impl ProducerBatchHeader {
@@ -53,7 +61,6 @@ impl ProducerBatchHeader {
             epoch: h.producer_epoch,
             first_seq: h.base_sequence,
             last_seq: h.last_sequence(),
-            max_timestamp: h.max_timestamp,
         }))
     }
 }
@@ -107,6 +114,8 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// The last batches, oldest first, at most [`PRODUCER_BATCHES_KEPT`].
     pub batches: VecDeque<ProducerBatch>,
+    /// The broker's clock (ms) at the producer's last batch here: the
+    /// state expires when this is old enough.
     pub last_timestamp: i64,
 }
 
@@ -139,6 +148,7 @@ struct InFlightBatch {
     producer_id: i64,
     epoch: i16,
     batch: ProducerBatch,
+    /// The broker's clock when the batch was sequenced.
     timestamp: i64,
     /// Retries of this batch that arrived while it was being committed;
     /// they get its base offset once it is committed, or an error (the
@@ -173,6 +183,17 @@ enum Check {
     Duplicate(ProducerBatch),
 }
 
+/// Where a producer with no committed state here must resume: its first
+/// batches here were rolled back by a failed commit.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    epoch: i16,
+    /// The first rolled-back batch's first sequence.
+    first_seq: i32,
+    /// The broker's clock at the roll-back, for expiry.
+    since: i64,
+}
+
 /// The producer state of one partition on its leader.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
@@ -182,6 +203,10 @@ pub struct ProducerStates {
     current: HashMap<i64, ProducerEntry>,
     /// Batches sequenced and not yet committed, in offset order.
     in_flight: VecDeque<InFlightBatch>,
+    /// Producers without state here whose batches were rolled back: they
+    /// must resend those before anything else, or the roll-back would
+    /// leave a gap that accepting any first sequence cannot see.
+    resuming: HashMap<i64, Resume>,
 }
 
 impl ProducerStates {
@@ -204,6 +229,7 @@ impl ProducerStates {
             current: committed.clone(),
             committed,
             in_flight: VecDeque::new(),
+            resuming: HashMap::new(),
         }
     }
 
@@ -222,9 +248,10 @@ impl ProducerStates {
     }
 
     /// Checks one produce request's batches, given as (record count,
-    /// producer fields), to be appended at `next_offset`. Accepted batches
-    /// are recorded as in flight and their producers added to `touched`.
-    /// A request is admitted or refused whole.
+    /// producer fields), to be appended at `next_offset` at broker time
+    /// `now_ms`. Accepted batches are recorded as in flight and their
+    /// producers added to `touched`. A request is admitted or refused whole.
+    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &mut self,
         topic: &str,
@@ -232,6 +259,7 @@ impl ProducerStates {
         batches: impl Iterator<Item = (i32, Option<ProducerBatchHeader>)>,
         next_offset: i64,
         high_watermark: i64,
+        now_ms: i64,
         touched: &mut Vec<i64>,
     ) -> Admission {
         let mut offset = next_offset;
@@ -250,7 +278,8 @@ impl ProducerStates {
                 .find(|(id, _)| *id == h.producer_id)
                 .map(|(_, e)| e)
                 .or_else(|| self.current.get(&h.producer_id));
-            match check(topic, partition, entry, &h) {
+            let resume = self.resuming.get(&h.producer_id);
+            match check(topic, partition, entry, resume, &h) {
                 Err(e) => return Admission::Refused(e),
                 Ok(Check::Duplicate(original)) if i == 0 => {
                     // Kafka answers a request whose first batch is a retry
@@ -277,17 +306,17 @@ impl ProducerStates {
                     let updated = match entry {
                         Some(e) => {
                             let mut e = e.clone();
-                            e.push(h.epoch, batch, h.max_timestamp);
+                            e.push(h.epoch, batch, now_ms);
                             e
                         }
-                        None => ProducerEntry::new(h.epoch, batch, h.max_timestamp),
+                        None => ProducerEntry::new(h.epoch, batch, now_ms),
                     };
                     staged.push((h.producer_id, updated));
                     accepted.push(InFlightBatch {
                         producer_id: h.producer_id,
                         epoch: h.epoch,
                         batch,
-                        timestamp: h.max_timestamp,
+                        timestamp: now_ms,
                         retries: Vec::new(),
                     });
                 }
@@ -296,6 +325,7 @@ impl ProducerStates {
         }
         for (id, entry) in staged {
             touched.push(id);
+            self.resuming.remove(&id);
             self.current.insert(id, entry);
         }
         self.in_flight.extend(accepted);
@@ -386,14 +416,46 @@ impl ProducerStates {
     }
 
     /// A flush failed: every batch in flight is forgotten (its retries
-    /// fail), and its producers are back at their committed state.
+    /// fail), and its producers are back at their committed state. A
+    /// producer with none must resume at its first forgotten batch.
     pub fn roll_back(&mut self) {
         for b in self.in_flight.drain(..) {
             match self.committed.get(&b.producer_id) {
-                Some(e) => self.current.insert(b.producer_id, e.clone()),
-                None => self.current.remove(&b.producer_id),
-            };
+                Some(e) => {
+                    self.current.insert(b.producer_id, e.clone());
+                }
+                // In offset order, so the first batch seen is its first.
+                None => {
+                    if self.current.remove(&b.producer_id).is_some() {
+                        let resume = Resume {
+                            epoch: b.epoch,
+                            first_seq: b.batch.first_seq,
+                            since: b.timestamp,
+                        };
+                        self.resuming.insert(b.producer_id, resume);
+                    }
+                }
+            }
         }
+    }
+
+    /// Forgets the producers that wrote nothing here since `idle_before`
+    /// (the broker's clock, ms) and have no batch in flight; returns their
+    /// ids, for the catalog to forget them too.
+    pub fn expire(&mut self, idle_before: i64) -> Vec<i64> {
+        let busy: HashSet<i64> = self.in_flight.iter().map(|b| b.producer_id).collect();
+        let expired: Vec<i64> = self
+            .current
+            .iter()
+            .filter(|(id, e)| e.last_timestamp < idle_before && !busy.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            self.current.remove(id);
+            self.committed.remove(id);
+        }
+        self.resuming.retain(|_, r| r.since >= idle_before);
+        expired
     }
 }
 
@@ -405,6 +467,7 @@ fn check(
     topic: &str,
     partition: i32,
     entry: Option<&ProducerEntry>,
+    resume: Option<&Resume>,
     h: &ProducerBatchHeader,
 ) -> Result<Check, ProducerError> {
     let out_of_order = |detail: String| ProducerError::OutOfOrder {
@@ -413,18 +476,16 @@ fn check(
         detail,
     };
     let Some(e) = entry else {
-        // Kafka accepts any sequence from a producer it has no state for,
-        // because its state can expire with retention. Ours never expires
-        // while the topic lives, so a first batch after 0 means earlier
-        // batches were lost (a failed commit): refuse it, and the producer
-        // resends them in order.
-        return if h.first_seq == 0 {
-            Ok(Check::New)
-        } else {
-            Err(out_of_order(format!(
-                "producer {} (epoch {}) has written nothing here, so its first batch must start at sequence 0, not {}",
-                h.producer_id, h.epoch, h.first_seq
-            )))
+        return match resume {
+            // Kafka accepts any sequence from a producer it has no state
+            // for, since that state may have expired.
+            None => Ok(Check::New),
+            Some(r) if h.epoch == r.epoch && h.first_seq == r.first_seq => Ok(Check::New),
+            Some(r) if h.epoch > r.epoch && h.first_seq == 0 => Ok(Check::New),
+            Some(r) => Err(out_of_order(format!(
+                "producer {} sent sequence {} (epoch {}), but its batches here from sequence {} (epoch {}) failed to commit and must be resent first",
+                h.producer_id, h.first_seq, h.epoch, r.first_seq, r.epoch
+            ))),
         };
     };
     if h.epoch == e.epoch {
@@ -477,11 +538,11 @@ mod tests {
             epoch,
             first_seq,
             last_seq: increment_sequence(first_seq, records - 1),
-            max_timestamp: 1,
         }
     }
 
-    /// Admits one batch of `records` records at `next_offset`.
+    /// Admits one batch of `records` records at `next_offset`, at broker
+    /// time 1000.
     fn admit(
         s: &mut ProducerStates,
         h: ProducerBatchHeader,
@@ -489,12 +550,24 @@ mod tests {
         next_offset: i64,
         hw: i64,
     ) -> Admission {
+        admit_at(s, h, records, next_offset, hw, 1000)
+    }
+
+    fn admit_at(
+        s: &mut ProducerStates,
+        h: ProducerBatchHeader,
+        records: i32,
+        next_offset: i64,
+        hw: i64,
+        now_ms: i64,
+    ) -> Admission {
         s.admit(
             "t",
             0,
             [(records, Some(h))].into_iter(),
             next_offset,
             hw,
+            now_ms,
             &mut Vec::new(),
         )
     }
@@ -528,8 +601,6 @@ mod tests {
     #[test]
     fn gaps_stale_epochs_and_new_epochs() {
         let mut s = ProducerStates::default();
-        let a = admit(&mut s, header(1, 0, 3, 1), 1, 0, 0);
-        assert_eq!(refused_code(a), ErrorCode::OutOfOrderSequenceNumber);
         assert!(matches!(
             admit(&mut s, header(1, 2, 0, 5), 5, 0, 0),
             Admission::Append { .. }
@@ -610,13 +681,64 @@ mod tests {
             admit(&mut s, header(1, 0, 2, 1), 1, 2, 2),
             Admission::Append { base_offset: 2, .. }
         ));
-        // A producer whose only batch rolled back is unknown again.
-        assert!(matches!(
-            admit(&mut s, header(2, 0, 0, 1), 1, 3, 2),
-            Admission::Append { .. }
-        ));
+        // A producer whose only batches rolled back has no state again,
+        // but must resend from its first rolled-back batch.
+        for (seq, offset) in [(4, 3), (5, 4)] {
+            assert!(matches!(
+                admit(&mut s, header(2, 0, seq, 1), 1, offset, 2),
+                Admission::Append { .. }
+            ));
+        }
         s.roll_back();
         assert!(s.get(2).is_none());
         assert_eq!(s.get(1).unwrap().batches.len(), 1);
+        let a = admit(&mut s, header(2, 0, 5, 1), 1, 3, 3);
+        assert_eq!(refused_code(a), ErrorCode::OutOfOrderSequenceNumber);
+        assert!(matches!(
+            admit(&mut s, header(2, 0, 4, 1), 1, 3, 3),
+            Admission::Append { base_offset: 3, .. }
+        ));
+        assert!(matches!(
+            admit(&mut s, header(2, 0, 5, 1), 1, 4, 3),
+            Admission::Append { base_offset: 4, .. }
+        ));
+    }
+
+    #[test]
+    fn producers_without_state_start_anywhere() {
+        // As in Kafka: the partition may have forgotten the producer.
+        let mut s = ProducerStates::default();
+        assert!(matches!(
+            admit(&mut s, header(1, 0, 40, 2), 2, 0, 0),
+            Admission::Append { .. }
+        ));
+        let a = admit(&mut s, header(1, 0, 43, 1), 1, 2, 0);
+        assert_eq!(refused_code(a), ErrorCode::OutOfOrderSequenceNumber);
+    }
+
+    #[test]
+    fn idle_producers_expire_unless_in_flight() {
+        let mut s = ProducerStates::default();
+        // Producer 1 wrote at 1000 and is committed; 2 wrote at 1000 and
+        // is in flight; 3 wrote at 5000.
+        admit_at(&mut s, header(1, 0, 0, 1), 1, 0, 0, 1000);
+        s.committed_through(1);
+        admit_at(&mut s, header(3, 0, 0, 1), 1, 1, 1, 5000);
+        s.committed_through(2);
+        admit_at(&mut s, header(2, 0, 0, 1), 1, 2, 2, 1000);
+        assert_eq!(s.expire(3000), vec![1]);
+        assert!(s.get(1).is_none());
+        assert_eq!(s.len(), 2);
+        // Producer 1 comes back: its state starts again, wherever it is.
+        assert!(matches!(
+            admit_at(&mut s, header(1, 0, 7, 1), 1, 3, 2, 6000),
+            Admission::Append { base_offset: 3, .. }
+        ));
+        s.committed_through(4);
+        let mut expired = s.expire(5500);
+        expired.sort_unstable();
+        assert_eq!(expired, vec![2, 3]);
+        assert_eq!(s.len(), 1);
+        assert!(s.expire(6000).is_empty(), "idle since 6000, not before");
     }
 }

@@ -48,6 +48,9 @@ pub struct StorageOptions {
     pub maintenance_interval: Duration,
     /// How long an object that lost its last chunk is kept for reads in flight.
     pub collect_grace_ms: i64,
+    /// Kafka's `producer.id.expiration.ms`: how long a partition keeps an
+    /// idempotent producer's state after its last write there.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl StorageOptions {
@@ -60,6 +63,7 @@ impl StorageOptions {
             read_cache_bytes: 256 << 20,
             maintenance_interval: Duration::from_secs(30),
             collect_grace_ms: 60_000,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -772,7 +776,34 @@ impl Storage {
             if let Err(e) = s.collect_objects().await {
                 tracing::warn!(error = %e, "object collection failed");
             }
+            if let Err(e) = s.expire_producers().await {
+                tracing::warn!(error = %e, "producer state expiry failed");
+            }
         }
+    }
+
+    /// Forgets, in memory and in the catalog, the idempotent producers
+    /// that wrote nothing to a partition for `producer_id_expiration_ms`.
+    /// Without this, every producer that ever wrote would be kept forever
+    /// (Java clients are idempotent by default, with a new id each run).
+    pub async fn expire_producers(&self) -> Result<()> {
+        let idle_before = crate::now_ms() - self.opts.producer_id_expiration_ms;
+        for topic in self.topics() {
+            for log in topic.partitions() {
+                if log.is_fenced() {
+                    continue;
+                }
+                let expired = log.expire_producers(idle_before);
+                if expired.is_empty() {
+                    continue;
+                }
+                metrics::counter!("sluice_producers_expired_total").increment(expired.len() as u64);
+                self.catalog
+                    .forget_producers(topic.id, log.partition, &expired, idle_before)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes whole chunks older than `retention.ms` or beyond

@@ -509,7 +509,17 @@ async fn producer_state(catalog: &dyn Catalog, salt: i64) {
     );
     assert_eq!(
         catalog.producer_states(topic.id, Some(1)).await.unwrap(),
-        vec![other]
+        vec![other.clone()]
+    );
+    // Expiry forgets producers of one partition whose last write is older
+    // than the cut-off: 7 (1007) goes, 8 (1008) and partition 1's 7 stay.
+    catalog
+        .forget_producers(topic.id, 0, &[8, 7], 1_008)
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.producer_states(topic.id, None).await.unwrap(),
+        vec![first[1].clone(), other]
     );
     catalog.delete_topic(topic.id).await.unwrap();
     assert!(catalog

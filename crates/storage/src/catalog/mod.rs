@@ -311,6 +311,16 @@ pub trait Catalog: Send + Sync + 'static {
         topic_id: i64,
         partition: Option<i32>,
     ) -> Result<Vec<ProducerStateRow>>;
+    /// Deletes the state of these producers in one partition, each only
+    /// if its last write is older than `idle_before` (so a commit racing
+    /// the expiry keeps its row).
+    async fn forget_producers(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        producer_ids: &[i64],
+        idle_before: i64,
+    ) -> Result<()>;
 
     /// Chunks of a partition whose last offset is at or after `offset`, in
     /// offset order.

@@ -621,6 +621,37 @@ impl Catalog for SqlCatalog {
         rows.iter().map(producer_state_from_row).collect()
     }
 
+    async fn forget_producers(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        producer_ids: &[i64],
+        idle_before: i64,
+    ) -> Result<()> {
+        // Ids in ascending order, as commits upsert them, so that
+        // PostgreSQL locks the rows of both in the same order.
+        let mut ids = producer_ids.to_vec();
+        ids.sort_unstable();
+        for group in ids.chunks(64) {
+            let list = (0..group.len())
+                .map(|i| format!("${}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM producer_states WHERE topic_id = $1 AND partition_id = $2 \
+                 AND last_timestamp < $3 AND producer_id IN ({list})"
+            )))
+            .bind(topic_id)
+            .bind(i64::from(partition))
+            .bind(idle_before);
+            for id in group {
+                q = q.bind(*id);
+            }
+            q.execute(&self.writer).await?;
+        }
+        Ok(())
+    }
+
     async fn chunks_from(
         &self,
         topic_id: i64,
