@@ -209,6 +209,22 @@ impl Quotas {
         Ok(d)
     }
 
+    /// Counts `bytes` read for `tenant` outside the Kafka listener (the
+    /// REST API's `GET /v1/topics/{topic}/records`) against its consume
+    /// quota, as a fetch response is counted. The answer is how long the
+    /// caller should wait before answering (the fetch throttle).
+    pub fn admit_read(&self, tenant: &str, bytes: u64) -> Duration {
+        let Ok(plan) = self.tenancy.tenant_plan(tenant) else {
+            return Duration::ZERO;
+        };
+        let t = self.state(tenant, &plan);
+        metrics::counter!("sluice_tenant_bytes_out_total", "tenant" => t.name.clone())
+            .increment(bytes);
+        let d = t.buckets().fetch.record(bytes, std::time::Instant::now());
+        throttled(&t.name, "fetch", d);
+        d
+    }
+
     /// Counts an authenticated connection against its tenant's limit; the
     /// refusal names the limit.
     pub fn open_connection(&self, principal: &Principal) -> Result<Option<ConnectionSlot>, String> {

@@ -1,15 +1,16 @@
 //! End-to-end quotas with librdkafka and raw frames against `sluice dev
 //! --multi-tenant` with a plans file of small plans: a producer at 10x its
 //! quota is held at the plan's rate while another tenant's latency holds; a
-//! backlog is consumed at the consume rate; produce is refused at capacity
-//! until a topic is deleted; connections beyond the plan are refused.
+//! backlog is consumed at the consume rate, through Kafka and through the
+//! REST API; produce is refused at capacity until a topic is deleted;
+//! connections beyond the plan are refused.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rest::create_tenant;
+use common::rest::{create_tenant, http, operator_token};
 use common::{sasl_client, Broker, RawClient};
 use kafka_protocol::messages::{
     ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
@@ -296,6 +297,68 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
     assert!(
         (rate - plan).abs() <= 0.25 * plan,
         "consumed {rate:.0} B/s, plan {plan} B/s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_reads_are_held_to_the_consume_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let pw = tenant(&b, "browser", "q-consume");
+    create_topic(&b, "browser", &pw, "browser.t").await;
+    let p: FutureProducer = sasl_client(&b.bootstrap(), "browser", &pw)
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .create()
+        .unwrap();
+    let payload = vec![b'r'; 1024];
+    let sends: Vec<_> = (0..4096)
+        .map(|_| {
+            p.send(
+                FutureRecord::<(), _>::to("browser.t").payload(&payload),
+                Duration::from_secs(30),
+            )
+        })
+        .collect();
+    for s in futures::future::join_all(sends).await {
+        s.unwrap();
+    }
+
+    // Pages of 100 records (100 KiB of values) through the REST API, as
+    // `sluice topics tail` reads; the operator's reads of a tenant's topic
+    // count for the tenant.
+    let token = operator_token(&b.data_dir);
+    let start = Instant::now();
+    let mut offset = 0;
+    let mut got = Vec::new();
+    while start.elapsed() < Duration::from_secs(8) {
+        let path = format!("/v1/topics/browser.t/records?partition=0&offset={offset}&limit=100");
+        let (status, body) = tokio::task::block_in_place(|| http(&b, "GET", &path, Some(&token)));
+        assert_eq!(status, 200, "{body}");
+        let bytes: u64 = body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["length"].as_u64().unwrap())
+            .sum();
+        got.push((start.elapsed(), bytes));
+        offset = body["next_offset"].as_i64().unwrap();
+    }
+    let bytes: u64 = got
+        .iter()
+        .filter(|(t, _)| *t >= Duration::from_secs(2))
+        .map(|(_, n)| n)
+        .sum();
+    let rate = bytes as f64 / 6.0;
+    let plan = CONSUME_RATE as f64;
+    eprintln!(
+        "read {:.1} KiB/s over REST (plan {} KiB/s)",
+        rate / 1024.0,
+        CONSUME_RATE / KIB
+    );
+    assert!(
+        (rate - plan).abs() <= 0.25 * plan,
+        "read {rate:.0} B/s, plan {plan} B/s"
     );
 }
 

@@ -76,8 +76,8 @@ pub struct ControlPlane {
     pub service: Arc<ServiceInfo>,
     /// Recent message and byte rates per topic on this broker.
     pub traffic: Arc<Traffic>,
-    /// Tenants' capacity and produce quotas, which REST writes count
-    /// against as Kafka produce requests do.
+    /// Tenants' capacity and quotas, which REST writes and reads count
+    /// against as Kafka produce and fetch requests do.
     pub quotas: Arc<Quotas>,
 }
 

@@ -5,7 +5,8 @@
 //! (`topics`, whose helpers these use): the same `?tenant=NAME`, the same
 //! prefixing, and a topic outside the scope is answered as missing (404).
 //! A tenant's writes count against its plan's capacity and produce quota
-//! as a Kafka produce does.
+//! as a Kafka produce does, and its reads against its consume quota as a
+//! Kafka fetch does: an answer over the quota is held for the throttle.
 //!
 //! Records written here are ordinary Kafka record batches (magic 2, no
 //! compression, no producer id), so Kafka consumers read them like any
@@ -40,7 +41,7 @@ const MAX_LIMIT: u32 = 1000;
 const DEFAULT_LIMIT: u32 = 100;
 /// About how many bytes of batches one read fetches from storage.
 const READ_BYTES: usize = 1 << 20;
-/// The longest a throttled REST write is held before it is answered.
+/// The longest a throttled REST write or read is held before it is answered.
 const MAX_THROTTLE: Duration = Duration::from_secs(5);
 
 pub fn routes() -> OpenApiRouter<ControlPlane> {
@@ -282,6 +283,11 @@ async fn read(
             .traffic
             .record_out(&topic.name, records.len() as u64, bytes_out);
     }
+    let throttle = match owner(&plane, &scope, &topic.name) {
+        Some(tenant) => plane.quotas.admit_read(&tenant, bytes_out),
+        None => Duration::ZERO,
+    };
+    tokio::time::sleep(throttle.min(MAX_THROTTLE)).await;
     Ok(Json(RecordsRead {
         records,
         next_offset,
