@@ -316,6 +316,25 @@ pub async fn run(catalog: &dyn Catalog) {
         found.iter().any(|o| o.id == orphan),
         "expired prepared object is collectable"
     );
+    // Once claimed for collection, a late flush can no longer commit into
+    // it (partition 0 would otherwise take this chunk at offset 20).
+    let late = Commit {
+        object_id: orphan,
+        object_size: 10,
+        partitions: vec![PartitionCommit {
+            leader_epoch: 4,
+            chunk: chunk(topic.id, 0, 20, 24, 400, orphan),
+        }],
+        producers: vec![],
+        next_object: None,
+    };
+    assert!(catalog.commit(&late).await.is_err());
+    assert!(!catalog.object_committed(orphan).await.unwrap());
+    assert!(catalog
+        .chunks_from(topic.id, 0, 20, 10)
+        .await
+        .unwrap()
+        .is_empty());
     assert!(
         !found.iter().any(|o| o.id == o1 || o.id == o2),
         "objects with chunks stay"

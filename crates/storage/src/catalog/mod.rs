@@ -358,13 +358,15 @@ pub trait Catalog: Send + Sync + 'static {
 
     /// Objects to delete: prepared ones past their expiry, and committed ones
     /// that have held no chunk for `grace_ms`. Marks newly unreferenced
-    /// objects so that the grace period starts now.
+    /// objects so that the grace period starts now, and claims the ones it
+    /// returns for collection, so that no commit can use them any more
+    /// (and returns them again until they are forgotten).
     async fn collectable_objects(
         &self,
         now_ms: i64,
         grace_ms: i64,
     ) -> Result<Vec<CollectableObject>>;
-    /// Forgets an object after its bytes were deleted.
+    /// Forgets an object claimed for collection after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
 
     /// Records a group if it is not known yet.

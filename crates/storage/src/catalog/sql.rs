@@ -526,7 +526,12 @@ impl Catalog for SqlCatalog {
             .fetch_optional(&self.writer)
             .await?;
         Ok(match row {
-            Some(r) => r.try_get::<String, _>(0)? != "prepared",
+            // Committed, possibly since left by its chunks; never a
+            // prepared object, nor one claimed for collection.
+            Some(r) => matches!(
+                r.try_get::<String, _>(0)?.as_str(),
+                "committed" | "unreferenced"
+            ),
             None => false,
         })
     }
@@ -769,24 +774,33 @@ impl Catalog for SqlCatalog {
         .bind(now_ms + grace_ms)
         .execute(&self.writer)
         .await?;
+        // Claimed before any file is deleted: a commit needs its object
+        // still 'prepared', so a flush that stalled past its object's
+        // expiry can no longer commit chunks into a deleted file. Objects
+        // claimed by a pass that did not finish are claimed again.
         let rows = sqlx::query(
-            "SELECT id, path FROM objects WHERE state IN ('prepared', 'unreferenced') AND expires_ms < $1 ORDER BY id",
+            "UPDATE objects SET state = 'collecting' \
+             WHERE (state IN ('prepared', 'unreferenced') AND expires_ms < $1) OR state = 'collecting' \
+             RETURNING id, path",
         )
         .bind(now_ms)
-        .fetch_all(&self.reader)
+        .fetch_all(&self.writer)
         .await?;
-        rows.iter()
+        let mut found = rows
+            .iter()
             .map(|r| {
                 Ok(CollectableObject {
                     id: r.try_get("id")?,
                     path: r.try_get("path")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        found.sort_by_key(|o| o.id);
+        Ok(found)
     }
 
     async fn forget_object(&self, object_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM objects WHERE id = $1 AND state <> 'committed'")
+        sqlx::query("DELETE FROM objects WHERE id = $1 AND state = 'collecting'")
             .bind(object_id)
             .execute(&self.writer)
             .await?;

@@ -158,14 +158,14 @@ impl Committer {
                 Err(e) => {
                     // The outcome may be unknown (connection lost during
                     // COMMIT): ask the catalog before failing anything.
-                    match self.catalog.object_committed(object.id).await {
-                        Ok(true) => break,
-                        // Certainly not committed: the object may be reused.
-                        Ok(false) => self.pool.give_back(PooledObject::idle(object)),
-                        // Unknown: never write over it (the collector
-                        // deletes it if it stays prepared).
-                        Err(_) => {}
+                    if let Ok(true) = self.catalog.object_committed(object.id).await {
+                        break;
                     }
+                    // Not seen committed, which on PostgreSQL does not rule
+                    // out a COMMIT still landing: the object is never
+                    // written again (in place, that would change committed
+                    // bytes under readers); the collector deletes it once
+                    // its registration expires if it stays prepared.
                     tracing::error!(error = %e, "catalog commit failed");
                     return partitions.into_iter().for_each(|p| fail(p, &e));
                 }
