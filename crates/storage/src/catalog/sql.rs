@@ -390,6 +390,18 @@ impl Catalog for SqlCatalog {
 
     async fn delete_topic(&self, topic_id: i64) -> Result<()> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        if self.dialect == Dialect::Postgres {
+            // A commit locks its partitions first, in (topic, partition)
+            // order, then producer rows; take the partitions first in the
+            // same order, or a commit racing the deletion can deadlock
+            // with it (one of them aborted after deadlock_timeout).
+            sqlx::query(
+                "SELECT 1 FROM partitions WHERE topic_id = $1 ORDER BY partition_id FOR UPDATE",
+            )
+            .bind(topic_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         for stmt in [
             // Kafka forgets the offsets committed for a deleted topic; a
             // topic created again under the name must not inherit them.
