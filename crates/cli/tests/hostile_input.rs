@@ -279,3 +279,37 @@ fn bad_frames_close_only_their_connection() {
     let metrics = broker.http_get("/metrics").unwrap();
     assert!(metrics.contains("sluice_bad_frames_total"));
 }
+
+#[test]
+fn storage_failures_are_answered_without_server_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = Broker::start(&data, &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic("broken", 1, &[]);
+    let batch = record_batch(3, Compression::None);
+    assert_eq!(c.produce("broken", 0, batch.clone()).0, 0);
+
+    // Object writes fail: the objects' directory is replaced by a file.
+    let objects = data.join("objects/objects");
+    let moved = data.join("objects/moved");
+    std::fs::rename(&objects, &moved).unwrap();
+    std::fs::write(&objects, b"not a directory").unwrap();
+    let (code, message, _) = c.produce("broken", 0, batch.clone());
+    let message = message.unwrap_or_default();
+    assert_eq!(code, 56, "KAFKA_STORAGE_ERROR: {message}");
+    assert!(message.contains("storage failed"), "{message}");
+    assert!(
+        !message.contains(dir.path().to_str().unwrap()),
+        "a client is not told the broker's paths: {message}"
+    );
+    assert!(
+        broker.log_tail().contains("object write failed"),
+        "the cause is in the log"
+    );
+
+    // Once the store is back, produce works again.
+    std::fs::remove_file(&objects).unwrap();
+    std::fs::rename(&moved, &objects).unwrap();
+    assert_eq!(c.produce("broken", 0, batch).0, 0);
+}

@@ -489,9 +489,13 @@ pub(crate) fn refusal(e: StorageError) -> ApiError {
             (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
         }
         S::InvalidRecord(_) => (StatusCode::BAD_REQUEST, "invalid_record"),
+        _ if e.is_internal() => {
+            tracing::warn!(error = %e, "storage failed under a REST request");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
         _ => return ApiError::unavailable("storage", e),
     };
-    ApiError::new(status, code, e.to_string())
+    ApiError::new(status, code, e.client_message())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Storage errors. Each maps to the Kafka error code a client should see,
-//! and its text is the `error_message` that explains it.
+//! and its text is the `error_message` that explains it, except for the
+//! broker's own failures, whose details stay in the log
+//! ([`StorageError::client_message`]).
 
 use sluice_protocol::ErrorCode;
 
@@ -68,6 +70,31 @@ impl StorageError {
             S::Producer(e) => e.code(),
             S::ProducerFenced { .. } => ErrorCode::ProducerFenced,
         }
+    }
+}
+
+impl StorageError {
+    /// The `error_message` a client gets. For the broker's own failures
+    /// (catalog, object store, a corrupt object) that is a generic text:
+    /// their details, file paths and SQL errors among them, are for the
+    /// operator's log, not for a tenant.
+    pub fn client_message(&self) -> String {
+        use StorageError as S;
+        match self {
+            S::Catalog(_) | S::Objects(_) | S::CorruptObject(..) => {
+                "the broker's storage failed (the cause is in the broker's log); retry".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether this is the broker's own failure rather than a refusal of
+    /// the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            StorageError::Catalog(_) | StorageError::Objects(_) | StorageError::CorruptObject(..)
+        )
     }
 }
 

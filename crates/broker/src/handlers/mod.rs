@@ -241,7 +241,7 @@ pub fn count_error(meta: RequestMeta, code: ErrorCode) -> i16 {
 
 /// The error code and message for a storage error, counted.
 pub fn storage_error(meta: RequestMeta, e: &StorageError) -> (i16, Option<StrBytes>) {
-    (count_error(meta, e.code()), Some(text(e.to_string())))
+    (count_error(meta, e.code()), Some(text(e.client_message())))
 }
 
 /// Config name/value pairs from a request; entries without a value are
