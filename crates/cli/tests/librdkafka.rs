@@ -1,6 +1,7 @@
 //! End-to-end with librdkafka (the rdkafka crate): admin, produce with every
-//! acks setting and codec, consume by assign and seek, offsets by time,
-//! configs, partitions, deletion, and a restart.
+//! acks setting and codec, keys required on compacted topics, consume by
+//! assign and seek, offsets by time, configs, partitions, deletion, and a
+//! restart.
 
 mod common;
 
@@ -153,6 +154,39 @@ async fn produce_and_consume_with_every_acks_and_codec() {
         assert_eq!(mid.first().map(|r| r.0), Some(17));
         assert_eq!(mid.len(), want.len() - 17);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compacted_topics_refuse_records_without_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let admin = admin(&broker);
+    create(&admin, "compacted", 1, &[("cleanup.policy", "compact")]).await;
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        let p = producer(&broker, "all", codec);
+        let value = format!("a value compressed with {codec} {}", "y".repeat(200));
+        p.send(
+            FutureRecord::to("compacted").key("k").payload(&value),
+            TIMEOUT,
+        )
+        .await
+        .unwrap_or_else(|(e, _)| panic!("keyed record with {codec}: {e}"));
+        let (e, _) = p
+            .send(
+                FutureRecord::<(), _>::to("compacted").payload(&value),
+                TIMEOUT,
+            )
+            .await
+            .expect_err("a record without a key on a compacted topic");
+        assert_eq!(
+            e.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::InvalidRecord),
+            "{codec}: {e}"
+        );
+    }
+    let got = read_partition(&broker, "compacted", 0, Offset::Beginning);
+    assert_eq!(got.len(), 5, "only the keyed records: {got:?}");
+    assert!(got.iter().all(|(_, k, _)| k == "k"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

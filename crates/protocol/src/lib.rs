@@ -9,6 +9,7 @@
 pub mod alloc_guard;
 pub mod batch;
 pub mod frame;
+pub mod record_keys;
 pub mod request;
 pub mod response;
 pub mod versions;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_protocol::batch;
+use sluice_protocol::{batch, record_keys};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -500,9 +500,18 @@ impl Storage {
         let now = crate::now_ms();
         let headers = batch::validate_produced(&records, &config.batch_rules(), now)?;
         let log_append_time = config.log_append_time().then_some(now);
+        let compacted = config.compacts();
         let mut batches = Vec::with_capacity(headers.len());
         let mut pos = 0;
         for h in headers {
+            // As Kafka: compaction keeps the last record of each key, so a
+            // compacted topic refuses records without one.
+            if compacted && record_keys::has_keyless_record(&records[pos..pos + h.size], &h)? {
+                return Err(batch::BatchError::Invalid(format!(
+                    "compacted topic `{topic}` cannot accept a record without a key (partition {partition})"
+                ))
+                .into());
+            }
             let producer = ProducerBatchHeader::from_header(&h)?;
             batches.push(PendingBatch {
                 bytes: records.slice(pos..pos + h.size),

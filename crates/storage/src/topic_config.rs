@@ -293,6 +293,11 @@ impl TopicConfig {
         self.get("cleanup.policy")
             .is_some_and(|(v, _)| v.contains("delete"))
     }
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    pub fn compacts(&self) -> bool {
+        self.get("cleanup.policy")
+            .is_some_and(|(v, _)| v.contains("compact"))
+    }
 
     /// The rules the produce path checks batches against.
     pub fn batch_rules(&self) -> sluice_protocol::batch::BatchRules {

@@ -1,0 +1,268 @@
+//! Finds records without a key in a produced batch, which Kafka refuses on
+//! compacted topics (compaction keeps the last record of each key).
+//!
+//! The records are read as a stream, decompressed as they go, and only up
+//! to each record's key length: memory stays small whatever a batch claims
+//! to hold, and the work stops at the batch's record count or at
+//! [`MAX_RECORDS_BYTES`] of decompressed records, whichever comes first.
+
+use std::io::{self, Read};
+
+use crate::batch::{BatchError, BatchHeader, HEADER_LEN};
+
+/// The most decompressed record bytes one batch may hold for this check.
+pub const MAX_RECORDS_BYTES: u64 = 64 << 20;
+
+/// Whether any record of `batch` (whose header `h` was validated) has no
+/// key.
+pub fn has_keyless_record(batch: &[u8], h: &BatchHeader) -> Result<bool, BatchError> {
+    let payload = batch
+        .get(HEADER_LEN..h.size)
+        .ok_or_else(|| BatchError::Truncated(format!("batch of {} bytes", batch.len())))?;
+    let codec_failed =
+        |e: io::Error| BatchError::Invalid(format!("cannot decompress records: {e}"));
+    let records: Box<dyn Read + '_> = match h.compression() {
+        0 => Box::new(payload),
+        1 => Box::new(flate2::read::GzDecoder::new(payload)),
+        2 => Box::new(SnappyReader::new(payload).map_err(codec_failed)?),
+        3 => Box::new(lz4::Decoder::new(payload).map_err(codec_failed)?),
+        4 => Box::new(zstd::stream::read::Decoder::with_buffer(payload).map_err(codec_failed)?),
+        other => {
+            return Err(BatchError::Invalid(format!(
+                "unknown compression codec {other}"
+            )))
+        }
+    };
+    let mut records = records.take(MAX_RECORDS_BYTES);
+    match keyless_among(&mut records, h.record_count) {
+        Ok(found) => Ok(found),
+        Err(_) if records.limit() == 0 => Err(BatchError::Invalid(format!(
+            "the batch's records decompress to more than {} MiB",
+            MAX_RECORDS_BYTES >> 20
+        ))),
+        Err(e) => Err(BatchError::Invalid(format!("cannot read records: {e}"))),
+    }
+}
+
+/// Reads `count` records and stops at the first without a key.
+fn keyless_among(r: &mut impl Read, count: i32) -> io::Result<bool> {
+    for _ in 0..count {
+        let length = read_varint(r)?;
+        let Ok(length) = u64::try_from(length) else {
+            return Err(io::Error::other(format!("record length {length}")));
+        };
+        let mut record = r.by_ref().take(length);
+        let mut attributes = [0u8; 1];
+        record.read_exact(&mut attributes)?;
+        read_varint(&mut record)?; // timestamp delta (a varlong)
+        read_varint(&mut record)?; // offset delta
+        if read_varint(&mut record)? < 0 {
+            return Ok(true);
+        }
+        io::copy(&mut record, &mut io::sink())?;
+        if record.limit() > 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(false)
+}
+
+/// A zigzag varint (Kafka's varint and varlong), as i64.
+fn read_varint(r: &mut impl Read) -> io::Result<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let mut byte = [0u8; 1];
+        r.read_exact(&mut byte)?;
+        value |= u64::from(byte[0] & 0x7f) << shift;
+        if byte[0] & 0x80 == 0 {
+            return Ok((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    Err(io::Error::other("varint longer than 10 bytes"))
+}
+
+/// Snappy as Kafka clients write it: the Java client's xerial framing
+/// (a magic header, then blocks each prefixed with its length), or one raw
+/// snappy block (librdkafka can write either).
+struct SnappyReader<'a> {
+    /// Compressed blocks not read yet (xerial), or empty once the raw
+    /// block is decompressed.
+    rest: &'a [u8],
+    block: Vec<u8>,
+    at: usize,
+}
+
+const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
+/// The xerial header: magic, version and compatible version.
+const XERIAL_HEADER: usize = 16;
+
+impl<'a> SnappyReader<'a> {
+    fn new(payload: &'a [u8]) -> io::Result<Self> {
+        if payload.starts_with(XERIAL_MAGIC) {
+            let rest = payload.get(XERIAL_HEADER..).unwrap_or_default();
+            return Ok(SnappyReader {
+                rest,
+                block: Vec::new(),
+                at: 0,
+            });
+        }
+        Ok(SnappyReader {
+            rest: &[],
+            block: decompress_block(payload)?,
+            at: 0,
+        })
+    }
+
+    /// Decompresses the next xerial block; false when there is none.
+    fn next_block(&mut self) -> io::Result<bool> {
+        if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let (len, rest) = self
+            .rest
+            .split_first_chunk::<4>()
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let block = rest.get(..len).ok_or(io::ErrorKind::UnexpectedEof)?;
+        self.rest = &rest[len..];
+        self.block = decompress_block(block)?;
+        self.at = 0;
+        Ok(true)
+    }
+}
+
+fn decompress_block(block: &[u8]) -> io::Result<Vec<u8>> {
+    let len = snap::raw::decompress_len(block).map_err(io::Error::other)?;
+    if len as u64 > MAX_RECORDS_BYTES {
+        return Err(io::Error::other(format!("a snappy block of {len} bytes")));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(block)
+        .map_err(io::Error::other)
+}
+
+impl Read for SnappyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::parse_header;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// One batch of records with these keys.
+    fn batch(keys: &[Option<&str>], compression: Compression) -> BytesMut {
+        let records: Vec<Record> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                // Consecutive, or the encoder starts a batch per record.
+                sequence: i as i32,
+                timestamp: 1_700_000_000_000 + i as i64,
+                key: k.map(|k| Bytes::from(k.to_string())),
+                value: Some(Bytes::from(vec![b'v'; 300])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .unwrap();
+        buf
+    }
+
+    fn keyless(b: &[u8]) -> Result<bool, BatchError> {
+        has_keyless_record(b, &parse_header(b).unwrap())
+    }
+
+    #[test]
+    fn finds_a_record_without_a_key_with_every_codec() {
+        for c in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let keyed = batch(&[Some("a"), Some(""), Some("c")], c);
+            assert_eq!(keyless(&keyed), Ok(false), "{c:?}");
+            let last = batch(&[Some("a"), Some("b"), None], c);
+            assert_eq!(keyless(&last), Ok(true), "{c:?}");
+        }
+    }
+
+    /// `plain`'s header with `payload` as its records, compressed with
+    /// `codec` (the batch length and attributes updated; the CRC is not
+    /// checked here).
+    fn with_payload(plain: &[u8], codec: u8, payload: &[u8]) -> BytesMut {
+        let mut b = BytesMut::from(&plain[..HEADER_LEN]);
+        b.extend_from_slice(payload);
+        let batch_length = (b.len() - 12) as u32;
+        b[8..12].copy_from_slice(&batch_length.to_be_bytes());
+        b[22] = (b[22] & !0x07) | codec;
+        b
+    }
+
+    #[test]
+    fn raw_snappy_is_read_too() {
+        let plain = batch(&[Some("a"), None], Compression::None);
+        let raw = snap::raw::Encoder::new()
+            .compress_vec(&plain[HEADER_LEN..])
+            .unwrap();
+        assert_eq!(keyless(&with_payload(&plain, 2, &raw)), Ok(true));
+    }
+
+    #[test]
+    fn malformed_records_and_bombs_are_refused() {
+        let plain = batch(&[Some("a"), Some("b")], Compression::None);
+        let mut h = parse_header(&plain).unwrap();
+        h.record_count = 3;
+        assert!(
+            matches!(has_keyless_record(&plain, &h), Err(BatchError::Invalid(m)) if m.contains("cannot read records"))
+        );
+        let garbage = with_payload(&plain, 1, b"not gzip at all");
+        assert!(matches!(keyless(&garbage), Err(BatchError::Invalid(_))));
+
+        // One record claiming 100 MiB, with a key, its body zeros: a small
+        // zstd frame. Refused at the limit, never held in memory.
+        let mut records = vec![0x80, 0x80, 0x80, 0x64]; // zigzag(100 MiB)
+        records.extend_from_slice(&[0, 0, 0, 2]); // attributes, deltas, key length 1
+        records.resize(70 << 20, 0);
+        let frame = zstd::encode_all(&records[..], 1).unwrap();
+        drop(records);
+        let bomb = with_payload(&plain, 4, &frame);
+        let mut h = parse_header(&bomb).unwrap();
+        h.record_count = 1;
+        assert!(
+            matches!(has_keyless_record(&bomb, &h), Err(BatchError::Invalid(m)) if m.contains("more than 64 MiB")),
+        );
+    }
+}
