@@ -32,7 +32,9 @@ pub async fn run(config: DevConfig) -> anyhow::Result<()> {
     let mut opts = StorageOptions::new(config.catalog.clone(), config.objects.clone());
     opts.maintenance_interval = Duration::from_millis(config.maintenance_interval_ms.max(100));
     opts.producer_id_expiration_ms = i64::try_from(config.producer_id_expiration_ms)
-        .context("--producer-id-expiration-ms is too large")?;
+        .ok()
+        .filter(|ms| *ms >= 1)
+        .context("--producer-id-expiration-ms must be at least 1 (Kafka's minimum)")?;
     let storage = Storage::open(opts).await.with_context(|| {
         format!(
             "opening storage (catalog {}, objects {})",

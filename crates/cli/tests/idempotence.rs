@@ -228,7 +228,7 @@ fn an_idle_producers_state_expires() {
         &dir.path().join("data"),
         &[
             "--producer-id-expiration-ms",
-            "1500",
+            "2500",
             "--maintenance-interval-ms",
             "200",
         ],
@@ -240,13 +240,13 @@ fn an_idle_producers_state_expires() {
     assert_eq!(produced(&mut c, batch(idle, 0, 0, 2)), 0);
 
     // `busy` keeps writing, with records stamped two days ago (Kafka would
-    // expire it by those); `idle` writes nothing for three seconds.
+    // expire it by those); `idle` writes nothing for four seconds.
     let old = common::now_ms() - 2 * 86_400_000;
     let mut next = 2;
-    for seq in (0..20).step_by(2) {
+    for seq in (0..40).step_by(2) {
         assert_eq!(produced(&mut c, batch_at(busy, 0, seq, 2, old)), next);
         next += 2;
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(
         counter(&broker, "sluice_producers_expired_total"),
@@ -257,7 +257,7 @@ fn an_idle_producers_state_expires() {
     // batch is no longer a retry, so it is appended again, and `idle`
     // carries on from there (any sequence is accepted from a producer the
     // partition has no state for, as in Kafka).
-    assert_eq!(produced(&mut c, batch_at(busy, 0, 18, 2, old)), next - 2);
+    assert_eq!(produced(&mut c, batch_at(busy, 0, 38, 2, old)), next - 2);
     assert_eq!(produced(&mut c, batch(idle, 0, 0, 2)), next);
     assert_eq!(produced(&mut c, batch(idle, 0, 2, 1)), next + 2);
 }

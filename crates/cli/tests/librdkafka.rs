@@ -346,8 +346,10 @@ async fn topic_admin_configs_partitions_and_errors() {
     // The new partition takes writes.
     let d = producer(&broker, "all", "none")
         .send(
-            FutureRecord::<(), _>::to("admin")
+            // A key: the topic is compacted by now.
+            FutureRecord::to("admin")
                 .partition(4)
+                .key("k4")
                 .payload("p4"),
             TIMEOUT,
         )

@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::rest::{create_tenant, http, operator_token};
+use common::rest::{as_operator, create_tenant, http};
 use common::{sasl_client, Broker, RawClient};
 use kafka_protocol::messages::{
     ApiKey, RequestKind, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
@@ -26,6 +26,7 @@ use rdkafka::producer::{
 };
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
+use serde_json::Value;
 
 const KIB: u64 = 1024;
 const PRODUCE_RATE: u64 = 256 * KIB;
@@ -324,10 +325,14 @@ async fn rest_reads_are_held_to_the_consume_rate() {
         s.unwrap();
     }
 
-    // Pages of 100 records (100 KiB of values) through the REST API, as
-    // `sluice topics tail` reads; the operator's reads of a tenant's topic
-    // count for the tenant.
-    let token = operator_token(&b.data_dir);
+    // Pages of 100 records (100 KiB of values) through the REST API with
+    // the tenant's token, as `sluice topics tail` reads.
+    let token = tokio::task::block_in_place(|| {
+        as_operator(&b, "POST", "/v1/tenants/browser/tokens", &Value::Null)
+    })["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let start = Instant::now();
     let mut offset = 0;
     let mut got = Vec::new();

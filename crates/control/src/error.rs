@@ -55,6 +55,18 @@ impl ApiError {
     }
 
     /// The catalog or storage failed: worth a retry.
+    /// 503 for a storage error: the broker's own failures are logged and
+    /// answered with a generic text (no paths or SQL for a tenant); other
+    /// storage errors (shutting down, not the leader) say what they are.
+    pub fn storage(what: &str, e: &StorageError) -> ApiError {
+        tracing::warn!(error = %e, "{what} failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{what} failed: {}", e.client_message()),
+        )
+    }
+
     pub fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
         tracing::warn!(error = %e, "{what} failed");
         ApiError::new(
@@ -78,7 +90,7 @@ impl From<TenancyError> for ApiError {
             T::UnknownToken { .. } => (StatusCode::NOT_FOUND, "token_not_found"),
             T::Disabled => (StatusCode::NOT_FOUND, "multi_tenancy_off"),
             T::Seal(_) => (StatusCode::CONFLICT, "secret_unavailable"),
-            T::Storage(e) => return ApiError::unavailable("the catalog", e),
+            T::Storage(e) => return ApiError::storage("the catalog", e),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, e.to_string())
@@ -87,7 +99,7 @@ impl From<TenancyError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
-        ApiError::unavailable("storage", e)
+        ApiError::storage("storage", &e)
     }
 }
 

@@ -5,8 +5,8 @@
 //! (`topics`, whose helpers these use): the same `?tenant=NAME`, the same
 //! prefixing, and a topic outside the scope is answered as missing (404).
 //! A tenant's writes count against its plan's capacity and produce quota
-//! as a Kafka produce does, and its reads against its consume quota as a
-//! Kafka fetch does: an answer over the quota is held for the throttle.
+//! as a Kafka produce does, and its own reads against its consume quota as
+//! a Kafka fetch does: an answer over the quota is held for the throttle.
 //!
 //! Records written here are ordinary Kafka record batches (magic 2, no
 //! compression, no producer id), so Kafka consumers read them like any
@@ -283,8 +283,11 @@ async fn read(
             .traffic
             .record_out(&topic.name, records.len() as u64, bytes_out);
     }
-    let throttle = match owner(&plane, &scope, &topic.name) {
-        Some(tenant) => plane.quotas.admit_read(&tenant, bytes_out),
+    // A tenant's own reads only: the operator tailing a tenant's topic
+    // must not throttle the tenant's consumers (Kafka does not throttle
+    // superusers either).
+    let throttle = match &scope.tenant {
+        Some(tenant) => plane.quotas.admit_read(tenant, bytes_out),
         None => Duration::ZERO,
     };
     tokio::time::sleep(throttle.min(MAX_THROTTLE)).await;

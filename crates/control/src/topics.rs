@@ -399,7 +399,7 @@ async fn sizes(plane: &ControlPlane) -> Result<BTreeMap<String, i64>, ApiError> 
         .catalog()
         .bytes_by_topic()
         .await
-        .map_err(|e| ApiError::unavailable("reading topic sizes from the catalog", e))?
+        .map_err(|e| ApiError::storage("reading topic sizes from the catalog", &e))?
         .into_iter()
         .collect())
 }
@@ -489,11 +489,7 @@ pub(crate) fn refusal(e: StorageError) -> ApiError {
             (StatusCode::PAYLOAD_TOO_LARGE, "record_too_large")
         }
         S::InvalidRecord(_) => (StatusCode::BAD_REQUEST, "invalid_record"),
-        _ if e.is_internal() => {
-            tracing::warn!(error = %e, "storage failed under a REST request");
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-        }
-        _ => return ApiError::unavailable("storage", e),
+        _ => return ApiError::storage("storage", &e),
     };
     ApiError::new(status, code, e.client_message())
 }

@@ -172,6 +172,8 @@ impl PartitionLog {
     ) {
         let mut s = self.lock();
         s.generation += 1;
+        let mut producers = producers;
+        producers.keep_resume_points(&s.producers);
         s.producers = producers;
         s.leader_epoch = leader_epoch;
         s.log_start = log_start;

@@ -190,7 +190,7 @@ struct Resume {
     epoch: i16,
     /// The first rolled-back batch's first sequence.
     first_seq: i32,
-    /// The broker's clock at the roll-back, for expiry.
+    /// The broker's clock when that batch was sequenced, for expiry.
     since: i64,
 }
 
@@ -212,6 +212,9 @@ pub struct ProducerStates {
 impl ProducerStates {
     /// The state a new leader loads from the catalog.
     pub fn load(rows: impl IntoIterator<Item = ProducerStateRow>) -> Self {
+        // Rows written before the broker's clock was used hold record
+        // timestamps; one in the future would never expire.
+        let now = crate::now_ms();
         let committed: HashMap<i64, ProducerEntry> = rows
             .into_iter()
             .map(|r| {
@@ -220,7 +223,7 @@ impl ProducerStates {
                     ProducerEntry {
                         epoch: r.producer_epoch,
                         batches: r.batches.into_iter().collect(),
-                        last_timestamp: r.last_timestamp,
+                        last_timestamp: r.last_timestamp.min(now),
                     },
                 )
             })
@@ -230,6 +233,29 @@ impl ProducerStates {
             committed,
             in_flight: VecDeque::new(),
             resuming: HashMap::new(),
+        }
+    }
+
+    /// Carries over from `earlier` (the state this partition had before it
+    /// was taken over again) where producers this state does not know must
+    /// resume: their batches rolled back, or still in flight and about to
+    /// fail with the old leadership. A request such a producer sent before
+    /// hearing of the failure must not be accepted past the gap.
+    pub fn keep_resume_points(&mut self, earlier: &ProducerStates) {
+        let in_flight = earlier.in_flight.iter().map(|b| {
+            let resume = Resume {
+                epoch: b.epoch,
+                first_seq: b.batch.first_seq,
+                since: b.timestamp,
+            };
+            (b.producer_id, resume)
+        });
+        // Rolled-back batches came before those still in flight.
+        let points = earlier.resuming.iter().map(|(id, r)| (*id, *r));
+        for (id, r) in points.chain(in_flight) {
+            if !self.current.contains_key(&id) {
+                self.resuming.entry(id).or_insert(r);
+            }
         }
     }
 
@@ -702,6 +728,28 @@ mod tests {
             admit(&mut s, header(2, 0, 5, 1), 1, 4, 3),
             Admission::Append { base_offset: 4, .. }
         ));
+    }
+
+    #[test]
+    fn resume_points_survive_a_new_leadership() {
+        // Producer 2 (no committed state) had 0..=1 rolled back and 2..=3
+        // in flight; producer 3 had 0..=1 in flight only.
+        let mut old = ProducerStates::default();
+        admit(&mut old, header(2, 0, 0, 2), 2, 0, 0);
+        old.roll_back();
+        admit(&mut old, header(3, 0, 0, 2), 2, 0, 0);
+        let mut new = ProducerStates::default();
+        new.keep_resume_points(&old);
+        for (producer, seq) in [(2, 2), (3, 2)] {
+            let a = admit(&mut new, header(producer, 0, seq, 2), 2, 0, 0);
+            assert_eq!(refused_code(a), ErrorCode::OutOfOrderSequenceNumber);
+        }
+        for producer in [2, 3] {
+            assert!(matches!(
+                admit(&mut new, header(producer, 0, 0, 2), 2, 0, 0),
+                Admission::Append { .. }
+            ));
+        }
     }
 
     #[test]

@@ -785,9 +785,7 @@ impl Storage {
             if let Err(e) = s.collect_objects().await {
                 tracing::warn!(error = %e, "object collection failed");
             }
-            if let Err(e) = s.expire_producers().await {
-                tracing::warn!(error = %e, "producer state expiry failed");
-            }
+            s.expire_producers().await;
         }
     }
 
@@ -795,7 +793,7 @@ impl Storage {
     /// that wrote nothing to a partition for `producer_id_expiration_ms`.
     /// Without this, every producer that ever wrote would be kept forever
     /// (Java clients are idempotent by default, with a new id each run).
-    pub async fn expire_producers(&self) -> Result<()> {
+    pub async fn expire_producers(&self) {
         let idle_before = crate::now_ms() - self.opts.producer_id_expiration_ms;
         for topic in self.topics() {
             for log in topic.partitions() {
@@ -807,12 +805,18 @@ impl Storage {
                     continue;
                 }
                 metrics::counter!("sluice_producers_expired_total").increment(expired.len() as u64);
-                self.catalog
+                // Should this fail, the rows stay until the partition is
+                // loaded again, and expire then.
+                if let Err(e) = self
+                    .catalog
                     .forget_producers(topic.id, log.partition, &expired, idle_before)
-                    .await?;
+                    .await
+                {
+                    tracing::warn!(error = %e, topic = %topic.name, partition = log.partition,
+                        "forgetting expired producers in the catalog failed");
+                }
             }
         }
-        Ok(())
     }
 
     /// Removes whole chunks older than `retention.ms` or beyond

@@ -645,8 +645,6 @@ impl Catalog for SqlCatalog {
         producer_ids: &[i64],
         idle_before: i64,
     ) -> Result<()> {
-        // Ids in ascending order, as commits upsert them, so that
-        // PostgreSQL locks the rows of both in the same order.
         let mut ids = producer_ids.to_vec();
         ids.sort_unstable();
         for group in ids.chunks(64) {
@@ -654,17 +652,30 @@ impl Catalog for SqlCatalog {
                 .map(|i| format!("${}", i + 4))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let mut q = sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM producer_states WHERE topic_id = $1 AND partition_id = $2 \
+            let which = format!(
+                "FROM producer_states WHERE topic_id = $1 AND partition_id = $2 \
                  AND last_timestamp < $3 AND producer_id IN ({list})"
-            )))
-            .bind(topic_id)
-            .bind(i64::from(partition))
-            .bind(idle_before);
-            for id in group {
-                q = q.bind(*id);
+            );
+            let bind = |sql: String| {
+                let mut q = sqlx::query(AssertSqlSafe(sql))
+                    .bind(topic_id)
+                    .bind(i64::from(partition))
+                    .bind(idle_before);
+                for id in group {
+                    q = q.bind(*id);
+                }
+                q
+            };
+            let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+            if self.dialect == Dialect::Postgres {
+                // A DELETE locks rows in its plan's order; commits upsert
+                // producer rows in id order, so lock them that way first.
+                bind(format!("SELECT 1 {which} ORDER BY producer_id FOR UPDATE"))
+                    .fetch_all(&mut *tx)
+                    .await?;
             }
-            q.execute(&self.writer).await?;
+            bind(format!("DELETE {which}")).execute(&mut *tx).await?;
+            tx.commit().await?;
         }
         Ok(())
     }

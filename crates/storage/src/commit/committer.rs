@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{AppendRequest, Appended, InFlight, ObjectPool, PooledObject, Refence};
+use super::{AppendRequest, Appended, InFlight, ObjectPool, Refence};
 use crate::catalog::{
     Catalog, Commit, CommitOutcome, ObjectRow, PartitionCommit, ProducerStateRow,
 };
@@ -63,8 +63,8 @@ impl Committer {
             // Timed from here: a preparing still running is part of the
             // write's cost to this flush.
             let writing = Instant::now();
-            // An object given back after a failed write, or whose preparing
-            // failed, gets the full write.
+            // An object registered on the sequencer's path (the pool was
+            // empty), or whose preparing failed, gets the full write.
             let ready = match prepared {
                 Some(p) => p.await.unwrap_or(false),
                 None => false,
@@ -111,8 +111,10 @@ impl Committer {
         }
         if let Err(e) = written {
             tracing::error!(error = %e, "object write failed");
-            // The object stays registered as prepared; reuse it.
-            self.pool.give_back(PooledObject::idle(object));
+            // Not reused: a write that failed may still land (a store
+            // request that timed out), and must not overwrite a later
+            // one. The object stays prepared until the collector
+            // deletes it.
             return partitions.into_iter().for_each(|p| fail(p, &e));
         }
         if partitions.is_empty() {

@@ -32,8 +32,8 @@ pub(super) fn create_empty(file: &Path) -> io::Result<()> {
 }
 
 /// Writes an object's whole body into its file and returns once it is
-/// durable. The file is truncated first: an object whose earlier write
-/// failed is written again from scratch. The directory is synced too
+/// durable. The file is truncated first, so that whatever it held (a
+/// prepared file is empty) is replaced whole. The directory is synced too
 /// unless `entry_durable` says [`create_empty`] made this file's entry
 /// durable; a file that does not exist yet is created.
 pub(super) fn write(file: &Path, body: &[u8], entry_durable: bool) -> io::Result<()> {
