@@ -32,4 +32,15 @@ pub enum TenancyError {
     Storage(#[from] StorageError),
 }
 
+impl TenancyError {
+    /// The text a client gets: a storage failure's details stay in the
+    /// broker's log ([`StorageError::client_message`]).
+    pub fn client_message(&self) -> String {
+        match self {
+            TenancyError::Storage(e) => e.client_message(),
+            other => other.to_string(),
+        }
+    }
+}
+
 pub type Result<T, E = TenancyError> = std::result::Result<T, E>;

@@ -97,9 +97,10 @@ pub async fn create(
         });
     }
     if let Err(e) = ctx.tenancy.create_acls(&valid).await {
+        tracing::warn!(error = %e, "creating ACLs failed");
         for r in results.iter_mut().filter(|r| r.error_code == 0) {
             r.error_code = count_error(meta, ErrorCode::KafkaStorageError);
-            r.error_message = Some(text(e.to_string()));
+            r.error_message = Some(text(e.client_message()));
         }
     }
     CreateAclsResponse::default().with_results(results)
@@ -222,7 +223,8 @@ pub async fn delete(
     let deleted = match ctx.tenancy.delete_acls(&valid).await {
         Ok(d) => d,
         Err(e) => {
-            let message = Some(text(e.to_string()));
+            tracing::warn!(error = %e, "deleting ACLs failed");
+            let message = Some(text(e.client_message()));
             let results = req
                 .filters
                 .iter()

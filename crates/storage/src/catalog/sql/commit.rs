@@ -35,7 +35,8 @@ enum Arg {
 enum Shortfall {
     /// Some partitions were fenced (new leader, moved offset, deleted).
     Fenced,
-    /// The object was not registered as prepared.
+    /// The object is not prepared (never registered, or claimed for
+    /// collection).
     Unregistered,
     /// Cannot fall short without an error of its own.
     Impossible,
@@ -295,7 +296,7 @@ async fn one_by_one(
                 Ok(CommitOutcome::Fenced(fenced))
             }
             Shortfall::Unregistered => Err(StorageError::Catalog(format!(
-                "object {} was not registered before its commit",
+                "object {} is not prepared: never registered, or its registration expired and it was claimed for collection",
                 c.object_id
             ))),
             Shortfall::Impossible => Err(StorageError::Catalog(format!(
