@@ -240,13 +240,13 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backlog_is_consumed_at_the_consume_rate() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
-    let pw = tenant(&b, "reader", "q-consume");
-    create_topic(&b, "reader", &pw, "reader.t").await;
-    let p: FutureProducer = sasl_client(&b.bootstrap(), "reader", &pw)
+/// Creates tenant `name` on the consume-limited plan with a topic
+/// `NAME.t` holding 4 MiB (4096 records of 1 KiB); returns its password.
+async fn backlog(b: &Broker, name: &str) -> String {
+    let pw = tenant(b, name, "q-consume");
+    let topic = format!("{name}.t");
+    create_topic(b, name, &pw, &topic).await;
+    let p: FutureProducer = sasl_client(&b.bootstrap(), name, &pw)
         .set("acks", "all")
         .set("linger.ms", "20")
         .create()
@@ -255,7 +255,7 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
     let sends: Vec<_> = (0..4096)
         .map(|_| {
             p.send(
-                FutureRecord::<(), _>::to("reader.t").payload(&payload),
+                FutureRecord::<(), _>::to(&topic).payload(&payload),
                 Duration::from_secs(30),
             )
         })
@@ -263,6 +263,32 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
     for s in futures::future::join_all(sends).await {
         s.unwrap();
     }
+    pw
+}
+
+/// Asserts that the bytes received from 2 s to `until` (each with the time
+/// it arrived) came at the plan's consume rate, within 25%.
+fn assert_consume_rate(got: &[(Duration, u64)], until: Duration, how: &str) {
+    let from = Duration::from_secs(2);
+    let bytes: u64 = got.iter().filter(|(t, _)| *t >= from).map(|(_, n)| n).sum();
+    let rate = bytes as f64 / (until - from).as_secs_f64();
+    let plan = CONSUME_RATE as f64;
+    eprintln!(
+        "{how} {:.1} KiB/s (plan {} KiB/s)",
+        rate / 1024.0,
+        CONSUME_RATE / KIB
+    );
+    assert!(
+        (rate - plan).abs() <= 0.25 * plan,
+        "{how} {rate:.0} B/s, plan {plan} B/s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_consumed_at_the_consume_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let pw = backlog(&b, "reader").await;
 
     let c: BaseConsumer = sasl_client(&b.bootstrap(), "reader", &pw)
         .set("group.id", "reader.unused")
@@ -283,47 +309,14 @@ async fn a_backlog_is_consumed_at_the_consume_rate() {
             got.push((start.elapsed(), m.payload_len() as u64));
         }
     }
-    let bytes: u64 = got
-        .iter()
-        .filter(|(t, _)| *t >= Duration::from_secs(2))
-        .map(|(_, n)| n)
-        .sum();
-    let rate = bytes as f64 / 8.0;
-    let plan = CONSUME_RATE as f64;
-    eprintln!(
-        "consumed {:.1} KiB/s (plan {} KiB/s)",
-        rate / 1024.0,
-        CONSUME_RATE / KIB
-    );
-    assert!(
-        (rate - plan).abs() <= 0.25 * plan,
-        "consumed {rate:.0} B/s, plan {plan} B/s"
-    );
+    assert_consume_rate(&got, Duration::from_secs(10), "consumed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_reads_are_held_to_the_consume_rate() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let pw = tenant(&b, "browser", "q-consume");
-    create_topic(&b, "browser", &pw, "browser.t").await;
-    let p: FutureProducer = sasl_client(&b.bootstrap(), "browser", &pw)
-        .set("acks", "all")
-        .set("linger.ms", "20")
-        .create()
-        .unwrap();
-    let payload = vec![b'r'; 1024];
-    let sends: Vec<_> = (0..4096)
-        .map(|_| {
-            p.send(
-                FutureRecord::<(), _>::to("browser.t").payload(&payload),
-                Duration::from_secs(30),
-            )
-        })
-        .collect();
-    for s in futures::future::join_all(sends).await {
-        s.unwrap();
-    }
+    backlog(&b, "browser").await;
 
     // Pages of 100 records (100 KiB of values) through the REST API with
     // the tenant's token, as `sluice topics tail` reads.
@@ -349,22 +342,7 @@ async fn rest_reads_are_held_to_the_consume_rate() {
         got.push((start.elapsed(), bytes));
         offset = body["next_offset"].as_i64().unwrap();
     }
-    let bytes: u64 = got
-        .iter()
-        .filter(|(t, _)| *t >= Duration::from_secs(2))
-        .map(|(_, n)| n)
-        .sum();
-    let rate = bytes as f64 / 6.0;
-    let plan = CONSUME_RATE as f64;
-    eprintln!(
-        "read {:.1} KiB/s over REST (plan {} KiB/s)",
-        rate / 1024.0,
-        CONSUME_RATE / KIB
-    );
-    assert!(
-        (rate - plan).abs() <= 0.25 * plan,
-        "read {rate:.0} B/s, plan {plan} B/s"
-    );
+    assert_consume_rate(&got, Duration::from_secs(8), "read over REST");
 }
 
 /// A SASL PLAIN connection as `user`; the SaslAuthenticate response's error.

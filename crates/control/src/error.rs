@@ -63,7 +63,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            format!("{what} failed: {}", e.client_message()),
+            e.client_message(),
         )
     }
 

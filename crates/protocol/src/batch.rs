@@ -271,7 +271,7 @@ pub fn set_log_append_time(batch: &mut [u8], size: usize, now_ms: i64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
     use kafka_protocol::records::{
@@ -287,9 +287,18 @@ mod tests {
         }
     }
 
+    /// A batch of `n` records without keys.
     fn encode(n: usize, compression: Compression) -> BytesMut {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
+        encode_keyed(&vec![None; n], compression)
+    }
+
+    /// One batch (magic 2) of records with these keys; record `i` is
+    /// stamped 1000 + i and holds "value-i".
+    pub(crate) fn encode_keyed(keys: &[Option<&str>], compression: Compression) -> BytesMut {
+        let records: Vec<Record> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -300,7 +309,7 @@ mod tests {
                 offset: i as i64,
                 sequence: i as i32,
                 timestamp: 1_000 + i as i64,
-                key: None,
+                key: key.map(|k| bytes::Bytes::from(k.to_string())),
                 value: Some(bytes::Bytes::from(format!("value-{i}"))),
                 headers: Default::default(),
             })

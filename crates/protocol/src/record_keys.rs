@@ -159,45 +159,9 @@ impl Read for SnappyReader<'_> {
 mod tests {
     use super::*;
     use crate::batch::parse_header;
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-
-    /// One batch of records with these keys.
-    fn batch(keys: &[Option<&str>], compression: Compression) -> BytesMut {
-        let records: Vec<Record> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // Consecutive, or the encoder starts a batch per record.
-                sequence: i as i32,
-                timestamp: 1_700_000_000_000 + i as i64,
-                key: k.map(|k| Bytes::from(k.to_string())),
-                value: Some(Bytes::from(vec![b'v'; 300])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf
-    }
+    use crate::batch::tests::encode_keyed as batch;
+    use bytes::BytesMut;
+    use kafka_protocol::records::Compression;
 
     fn keyless(b: &[u8]) -> Result<bool, BatchError> {
         has_keyless_record(b, &parse_header(b).unwrap())
@@ -212,9 +176,11 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let keyed = batch(&[Some("a"), Some(""), Some("c")], c);
+            // A long key makes the record's length a multi-byte varint.
+            let long = "k".repeat(200);
+            let keyed = batch(&[Some("a"), Some(""), Some(&long)], c);
             assert_eq!(keyless(&keyed), Ok(false), "{c:?}");
-            let last = batch(&[Some("a"), Some("b"), None], c);
+            let last = batch(&[Some(&long), Some("b"), None], c);
             assert_eq!(keyless(&last), Ok(true), "{c:?}");
         }
     }

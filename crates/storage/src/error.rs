@@ -87,15 +87,6 @@ impl StorageError {
             other => other.to_string(),
         }
     }
-
-    /// Whether this is the broker's own failure rather than a refusal of
-    /// the request.
-    pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            StorageError::Catalog(_) | StorageError::Objects(_) | StorageError::CorruptObject(..)
-        )
-    }
 }
 
 impl From<sqlx::Error> for StorageError {

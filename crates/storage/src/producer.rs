@@ -194,6 +194,17 @@ struct Resume {
     since: i64,
 }
 
+impl Resume {
+    /// Resuming at `b`, the producer's first batch that will not commit.
+    fn at(b: &InFlightBatch) -> Self {
+        Resume {
+            epoch: b.epoch,
+            first_seq: b.batch.first_seq,
+            since: b.timestamp,
+        }
+    }
+}
+
 /// The producer state of one partition on its leader.
 #[derive(Debug, Default)]
 pub struct ProducerStates {
@@ -242,14 +253,10 @@ impl ProducerStates {
     /// fail with the old leadership. A request such a producer sent before
     /// hearing of the failure must not be accepted past the gap.
     pub fn keep_resume_points(&mut self, earlier: &ProducerStates) {
-        let in_flight = earlier.in_flight.iter().map(|b| {
-            let resume = Resume {
-                epoch: b.epoch,
-                first_seq: b.batch.first_seq,
-                since: b.timestamp,
-            };
-            (b.producer_id, resume)
-        });
+        let in_flight = earlier
+            .in_flight
+            .iter()
+            .map(|b| (b.producer_id, Resume::at(b)));
         // Rolled-back batches came before those still in flight.
         let points = earlier.resuming.iter().map(|(id, r)| (*id, *r));
         for (id, r) in points.chain(in_flight) {
@@ -453,12 +460,7 @@ impl ProducerStates {
                 // In offset order, so the first batch seen is its first.
                 None => {
                     if self.current.remove(&b.producer_id).is_some() {
-                        let resume = Resume {
-                            epoch: b.epoch,
-                            first_seq: b.batch.first_seq,
-                            since: b.timestamp,
-                        };
-                        self.resuming.insert(b.producer_id, resume);
+                        self.resuming.insert(b.producer_id, Resume::at(&b));
                     }
                 }
             }
