@@ -2,8 +2,10 @@
 //! store whose writes a test can hold and fail: commits are ordered per
 //! partition, not globally (a flush of one partition commits while an
 //! earlier flush of another is still writing); a large request does not
-//! hold up the small ones gathered with it; and a failed flush fails the
-//! later flushes of its partitions only, leaving offsets dense.
+//! hold up the small ones gathered with it; while a written flush waits to
+//! commit, later requests gather into one flush instead of queueing behind
+//! it; and a failed flush fails the later flushes of its partitions only,
+//! leaving offsets dense.
 
 mod common;
 
@@ -161,15 +163,27 @@ impl ObjectStore for Gated {
 /// `linger` (long enough in some tests that requests sent together are
 /// gathered together whenever a flush is in flight).
 async fn open(dir: &std::path::Path, store: &Arc<Gated>, linger: Duration) -> Arc<Storage> {
+    open_flushing(dir, store, with_linger(linger)).await
+}
+
+fn with_linger(linger: Duration) -> FlushPolicy {
+    FlushPolicy {
+        linger,
+        ..FlushPolicy::default()
+    }
+}
+
+async fn open_flushing(
+    dir: &std::path::Path,
+    store: &Arc<Gated>,
+    flush: FlushPolicy,
+) -> Arc<Storage> {
     let mut opts = StorageOptions::new(
         format!("sqlite://{}/catalog.db", dir.display()),
         "memory://",
     );
     opts.maintenance_interval = Duration::from_secs(3600);
-    opts.flush = FlushPolicy {
-        linger,
-        ..FlushPolicy::default()
-    };
+    opts.flush = flush;
     let objects = Objects::from_store(store.clone(), "gated memory");
     Storage::open_with(opts, objects).await.unwrap()
 }
@@ -179,9 +193,16 @@ async fn with_topic(
     partitions: i32,
     linger: Duration,
 ) -> (tempfile::TempDir, Arc<Gated>, Arc<Storage>) {
+    with_topic_flushing(partitions, with_linger(linger)).await
+}
+
+async fn with_topic_flushing(
+    partitions: i32,
+    flush: FlushPolicy,
+) -> (tempfile::TempDir, Arc<Gated>, Arc<Storage>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Gated::default());
-    let s = open(dir.path(), &store, linger).await;
+    let s = open_flushing(dir.path(), &store, flush).await;
     s.create_topic("t", partitions, BTreeMap::new(), false)
         .await
         .unwrap();
@@ -298,6 +319,49 @@ async fn a_large_request_does_not_hold_up_the_small_ones_gathered_with_it() {
     assert_dense(&s, 0, 5).await;
     assert_dense(&s, 1, 2).await;
     assert_dense(&s, 2, 1).await;
+}
+
+#[tokio::test]
+async fn while_a_written_flush_waits_to_commit_later_requests_gather_into_one_flush() {
+    let (_dir, store, s) = with_topic_flushing(
+        2,
+        FlushPolicy {
+            linger: Duration::from_millis(2),
+            max_linger: Duration::from_secs(10),
+            ..FlushPolicy::default()
+        },
+    )
+    .await;
+
+    // Partition 0's first flush is held; its second is cut after the
+    // linger, written, and waits for the first: the catalog is "behind".
+    let mut held = store.hold_next(0);
+    let a1 = send(&s, 0, batch(1, 10)).await;
+    held.arrived().await;
+    let a2 = send(&s, 0, batch(1, 10)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Requests of partition 1, each sent long after the linger: none is cut
+    // into a flush of its own while the written flush waits.
+    let mut later = Vec::new();
+    for _ in 0..3 {
+        later.push(send(&s, 1, batch(1, 10)).await);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(later.iter().all(|r| !r.is_finished()));
+
+    held.release.send(true).unwrap();
+    assert_eq!(base_offset(a1).await, 0);
+    assert_eq!(base_offset(a2).await, 1);
+    for (i, r) in later.into_iter().enumerate() {
+        assert_eq!(base_offset(r).await, i as i64);
+    }
+    // They went in one flush: one chunk holds all three.
+    let read = s.read("t", 1, 0, 1 << 20).await.unwrap();
+    assert_eq!(read.batches.len(), 1, "one chunk for the three requests");
+    assert_dense(&s, 1, 3).await;
+    // (How long they may be held is bounded by max_linger: see the next
+    // test, where a later partition commits while a flush waits.)
 }
 
 #[tokio::test]

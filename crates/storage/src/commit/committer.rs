@@ -42,6 +42,8 @@ pub(super) struct Flush {
     pub body: Bytes,
     pub partitions: Vec<PartitionFlush>,
     pub started: Instant,
+    /// Its size class.
+    pub large: bool,
 }
 
 /// What every flush task shares.
@@ -85,7 +87,21 @@ impl Committer {
                 let _ = p.await;
             }
         };
-        let (written, ()) = tokio::join!(write, settled);
+        let large = flush.large;
+        let written = {
+            let (mut write, mut settled) = (std::pin::pin!(write), std::pin::pin!(settled));
+            tokio::select! {
+                biased;
+                () = &mut settled => write.await,
+                written = &mut write => {
+                    // Written, and waiting for the catalog: the sequencer
+                    // lingers longer meanwhile.
+                    let _waiting = self.in_flight.wait(large);
+                    settled.await;
+                    written
+                }
+            }
+        };
         self.commit(flush, written).await;
     }
 

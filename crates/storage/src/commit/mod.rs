@@ -49,6 +49,20 @@
 //!
 //! Each class has [`FlushPolicy::pipeline_depth`] flushes in flight at
 //! most; the sequencer waits for a slot before it builds a flush.
+//!
+//! # Keeping up with the catalog
+//!
+//! Commits of flushes that share partitions are serial, and each costs a
+//! catalog transaction whatever its size. When flushes come faster than
+//! the catalog commits them, a flush whose object is written waits for
+//! its predecessors, and cutting more flushes behind it only lengthens
+//! that queue. So while a flush of a size class is written and waiting,
+//! the sequencer goes on gathering requests of that class past
+//! [`FlushPolicy::linger`], up to [`FlushPolicy::max_linger`]: the next
+//! flush is cut when the waiting one starts to commit, and carries
+//! everything that came meanwhile in one transaction. The bound keeps a
+//! flush stuck behind a slow write from holding up other partitions for
+//! longer than that.
 
 mod committer;
 mod sequencer;
@@ -59,7 +73,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use crate::catalog::{Catalog, ObjectRow};
@@ -112,6 +126,10 @@ pub struct FlushPolicy {
     /// while earlier flushes of its size class are in flight (with none,
     /// it goes at once).
     pub linger: Duration,
+    /// How long it may wait, at most, while a flush of its class is
+    /// written and waiting for an earlier one to commit (see "Keeping up
+    /// with the catalog").
+    pub max_linger: Duration,
     pub max_bytes: usize,
     pub max_chunks: usize,
     /// Flushes of each size class (small, large) that may be in flight,
@@ -129,6 +147,7 @@ impl Default for FlushPolicy {
     fn default() -> Self {
         FlushPolicy {
             linger: Duration::from_millis(1),
+            max_linger: Duration::from_millis(5),
             max_bytes: 8 << 20,
             max_chunks: 2_000,
             pipeline_depth: 4,
@@ -237,11 +256,18 @@ impl ObjectPool {
 }
 
 /// Flushes in flight (sequenced, not yet committed or failed), per size
-/// class; the sequencer lingers while flushes of a class are in flight.
+/// class; the sequencer lingers while flushes of a class are in flight,
+/// and lingers longer while one is written and waiting to commit.
 #[derive(Default)]
 struct InFlight {
     small: AtomicUsize,
     large: AtomicUsize,
+    /// Of those, the flushes whose object is written and which wait for an
+    /// earlier flush of their partitions: the catalog is behind.
+    waiting_small: AtomicUsize,
+    waiting_large: AtomicUsize,
+    /// Woken whenever a waiting flush stops waiting.
+    waited: Notify,
 }
 
 impl InFlight {
@@ -251,6 +277,20 @@ impl InFlight {
         } else {
             &self.small
         }
+    }
+
+    fn waiting_of(&self, large: bool) -> &AtomicUsize {
+        if large {
+            &self.waiting_large
+        } else {
+            &self.waiting_small
+        }
+    }
+
+    /// Counts a written flush as waiting until the guard is dropped.
+    fn wait(self: &Arc<Self>, large: bool) -> Waiting {
+        self.waiting_of(large).fetch_add(1, Ordering::AcqRel);
+        Waiting(self.clone(), large)
     }
 
     /// Counts a flush in until the returned guard is dropped, however its
@@ -267,6 +307,16 @@ struct Counted(Arc<InFlight>, bool);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.of(self.1).fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A flush counted as waiting in [`InFlight`].
+struct Waiting(Arc<InFlight>, bool);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting_of(self.1).fetch_sub(1, Ordering::AcqRel);
+        self.0.waited.notify_waiters();
     }
 }
 

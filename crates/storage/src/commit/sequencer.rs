@@ -136,14 +136,18 @@ pub(super) async fn run(
         } else {
             enqueued + policy.linger
         };
+        let stretched = enqueued + policy.max_linger.max(policy.linger);
         while !round.full(&policy) {
             let next = match rx.try_recv() {
                 Ok(r) => Some(r),
                 Err(mpsc::error::TryRecvError::Disconnected) => None,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    tokio::time::timeout_at(deadline.into(), rx.recv())
-                        .await
-                        .unwrap_or_default()
+                    match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+                        Ok(r) => r,
+                        Err(_) => {
+                            gather_while_waiting(&mut rx, &committer, first_large, stretched).await
+                        }
+                    }
                 }
             };
             let Some(r) = next else { break };
@@ -173,6 +177,31 @@ pub(super) async fn run(
         chains.prune();
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Past the linger: the next request while a flush of the round's class
+/// is written and waiting to commit, until `stretched`; `None` once none
+/// waits (or at `stretched`), which cuts the round.
+async fn gather_while_waiting(
+    rx: &mut mpsc::Receiver<AppendRequest>,
+    committer: &Committer,
+    large: bool,
+    stretched: Instant,
+) -> Option<AppendRequest> {
+    let in_flight = &committer.in_flight;
+    loop {
+        // Registered before the check, so that a wake-up in between is
+        // not lost.
+        let waited = in_flight.waited.notified();
+        if in_flight.waiting_of(large).load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        tokio::select! {
+            r = rx.recv() => return r,
+            () = waited => {}
+            () = tokio::time::sleep_until(stretched.into()) => return None,
+        }
+    }
 }
 
 /// Hands out offsets, lays out the object, and links the flush into its
@@ -293,6 +322,7 @@ async fn build_flush(
         body: builder.finish(),
         partitions,
         started,
+        large,
     };
     Some((flush, predecessors))
 }
