@@ -39,6 +39,10 @@ pub enum StorageError {
     Catalog(String),
     #[error("object store error: {0}")]
     Objects(String),
+    /// A commit refused, and rolled back, because its object is no longer
+    /// prepared: its registration expired and the collector claimed it.
+    #[error("object {0} is not prepared: never registered, or its registration expired and it was claimed for collection")]
+    ObjectClaimed(i64),
     #[error("stored object `{0}` is corrupt: {1}")]
     CorruptObject(String, String),
     #[error("the broker is shutting down")]
@@ -65,7 +69,9 @@ impl StorageError {
             S::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             S::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
             S::InvalidRecord(e) => e.code(),
-            S::Catalog(_) | S::Objects(_) | S::CorruptObject(..) => ErrorCode::KafkaStorageError,
+            S::Catalog(_) | S::Objects(_) | S::ObjectClaimed(_) | S::CorruptObject(..) => {
+                ErrorCode::KafkaStorageError
+            }
             S::ShuttingDown => ErrorCode::NotLeaderOrFollower,
             S::Producer(e) => e.code(),
             S::ProducerFenced { .. } => ErrorCode::ProducerFenced,
@@ -81,7 +87,7 @@ impl StorageError {
     pub fn client_message(&self) -> String {
         use StorageError as S;
         match self {
-            S::Catalog(_) | S::Objects(_) | S::CorruptObject(..) => {
+            S::Catalog(_) | S::Objects(_) | S::ObjectClaimed(_) | S::CorruptObject(..) => {
                 "the broker's storage failed (the cause is in the broker's log); retry".into()
             }
             other => other.to_string(),

@@ -4,8 +4,9 @@
 //! earlier flush of another is still writing); a large request does not
 //! hold up the small ones gathered with it; while a written flush waits to
 //! commit, later requests gather into one flush instead of queueing behind
-//! it; and a failed flush fails the later flushes of its partitions only,
-//! leaving offsets dense.
+//! it; a failed flush fails the later flushes of its partitions only,
+//! leaving offsets dense; and a write that stalls past its object's
+//! registration leaves no file behind.
 
 mod common;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use futures::TryStreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
@@ -416,4 +418,48 @@ async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dens
     assert_dense(&s, 0, 4).await;
     assert_dense(&s, 2, 1).await;
     assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 4);
+}
+
+#[tokio::test]
+async fn a_write_that_lands_after_its_object_was_collected_leaves_no_file() {
+    // Objects are handed out while younger than half the registration's
+    // 300 ms, and collectable once it has passed.
+    let (_dir, store, s) = with_topic_flushing(
+        1,
+        FlushPolicy {
+            prepared_ttl_ms: 300,
+            ..with_linger(Duration::from_millis(2))
+        },
+    )
+    .await;
+    let mut held = store.hold_next(0);
+    let stalled = send(&s, 0, batch(1, 10)).await;
+    held.arrived().await;
+
+    // The registration expires while the write stalls; the collector
+    // claims the object and deletes its (not yet existing) file.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(s.collect_objects().await.unwrap(), 1);
+
+    // The write lands; the commit is refused, the file deleted again.
+    held.release.send(true).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), stalled)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.code(), sluice_protocol::ErrorCode::KafkaStorageError);
+    let left: Vec<_> = store
+        .inner
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert_eq!(high_watermark(&s, 0), 0);
+
+    // The partition goes on.
+    assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 0);
+    assert_dense(&s, 0, 1).await;
 }

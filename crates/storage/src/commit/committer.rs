@@ -173,6 +173,19 @@ impl Committer {
                         return;
                     }
                 }
+                Err(StorageError::ObjectClaimed(id)) => {
+                    // Refused and rolled back: the write stalled past the
+                    // object's registration, and the collector claimed it
+                    // and may already have deleted its file. Nothing can
+                    // refer to the object; delete what the late write
+                    // left, or it would stay forever.
+                    if let Err(e) = self.objects.delete(&object.path).await {
+                        tracing::warn!(error = %e, object = id, "deleting a late write's object");
+                    }
+                    let e = StorageError::ObjectClaimed(id);
+                    tracing::error!(error = %e, "catalog commit refused");
+                    return partitions.into_iter().for_each(|p| fail(p, &e));
+                }
                 Err(e) => {
                     // The outcome may be unknown (connection lost during
                     // COMMIT): ask the catalog before failing anything.

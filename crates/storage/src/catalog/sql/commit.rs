@@ -295,10 +295,7 @@ async fn one_by_one(
                 }
                 Ok(CommitOutcome::Fenced(fenced))
             }
-            Shortfall::Unregistered => Err(StorageError::Catalog(format!(
-                "object {} is not prepared: never registered, or its registration expired and it was claimed for collection",
-                c.object_id
-            ))),
+            Shortfall::Unregistered => Err(StorageError::ObjectClaimed(c.object_id)),
             Shortfall::Impossible => Err(StorageError::Catalog(format!(
                 "a commit statement changed {changed} rows instead of {}",
                 s.rows
