@@ -323,25 +323,50 @@ async fn a_large_request_does_not_hold_up_the_small_ones_gathered_with_it() {
     assert_dense(&s, 2, 1).await;
 }
 
+/// The paths in the store.
+async fn stored(store: &Gated) -> Vec<String> {
+    store
+        .inner
+        .list(None)
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// Partition 0's first flush held in its write, and its second written
+/// and waiting for the first: the catalog is "behind" as far as the
+/// sequencer can tell. Returns the first write's hold and both appends.
+async fn a_written_flush_waiting(s: &Storage, store: &Gated) -> (Held, Pending, Pending) {
+    let mut held = store.hold_next(0);
+    let a1 = send(s, 0, batch(1, 10)).await;
+    held.arrived().await;
+    let a2 = send(s, 0, batch(1, 10)).await;
+    // a2's flush is cut after the linger; its object is in the store once
+    // written.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while stored(store).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the second flush was never written");
+    assert!(!a2.is_finished());
+    (held, a1, a2)
+}
+
 #[tokio::test]
 async fn while_a_written_flush_waits_to_commit_later_requests_gather_into_one_flush() {
     let (_dir, store, s) = with_topic_flushing(
         2,
         FlushPolicy {
             linger: Duration::from_millis(2),
-            max_linger: Duration::from_secs(10),
+            max_linger: Duration::from_secs(60),
             ..FlushPolicy::default()
         },
     )
     .await;
-
-    // Partition 0's first flush is held; its second is cut after the
-    // linger, written, and waits for the first: the catalog is "behind".
-    let mut held = store.hold_next(0);
-    let a1 = send(&s, 0, batch(1, 10)).await;
-    held.arrived().await;
-    let a2 = send(&s, 0, batch(1, 10)).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (held, a1, a2) = a_written_flush_waiting(&s, &store).await;
 
     // Requests of partition 1, each sent long after the linger: none is cut
     // into a flush of its own while the written flush waits.
@@ -352,18 +377,43 @@ async fn while_a_written_flush_waits_to_commit_later_requests_gather_into_one_fl
     }
     assert!(later.iter().all(|r| !r.is_finished()));
 
+    // Once it commits, they go at once (not at max_linger), in one flush:
+    // one chunk holds all three.
     held.release.send(true).unwrap();
     assert_eq!(base_offset(a1).await, 0);
     assert_eq!(base_offset(a2).await, 1);
     for (i, r) in later.into_iter().enumerate() {
-        assert_eq!(base_offset(r).await, i as i64);
+        let base = tokio::time::timeout(Duration::from_secs(2), base_offset(r)).await;
+        assert_eq!(base.expect("held past the wait"), i as i64);
     }
-    // They went in one flush: one chunk holds all three.
     let read = s.read("t", 1, 0, 1 << 20).await.unwrap();
     assert_eq!(read.batches.len(), 1, "one chunk for the three requests");
     assert_dense(&s, 1, 3).await;
-    // (How long they may be held is bounded by max_linger: see the next
-    // test, where a later partition commits while a flush waits.)
+}
+
+#[tokio::test]
+async fn a_flush_waiting_behind_a_stalled_write_holds_others_up_for_max_linger_at_most() {
+    let (_dir, store, s) = with_topic_flushing(
+        2,
+        FlushPolicy {
+            linger: Duration::from_millis(2),
+            max_linger: Duration::from_millis(50),
+            ..FlushPolicy::default()
+        },
+    )
+    .await;
+    let (held, a1, a2) = a_written_flush_waiting(&s, &store).await;
+
+    // Partition 1 commits while partition 0's write is still stalled.
+    let b = send(&s, 1, batch(1, 10)).await;
+    let base = tokio::time::timeout(Duration::from_secs(2), base_offset(b)).await;
+    assert_eq!(base.expect("held behind the stalled write"), 0);
+    assert!(!a1.is_finished() && !a2.is_finished());
+
+    held.release.send(true).unwrap();
+    assert_eq!(base_offset(a1).await, 0);
+    assert_eq!(base_offset(a2).await, 1);
+    assert_dense(&s, 0, 2).await;
 }
 
 #[tokio::test]
@@ -449,13 +499,7 @@ async fn a_write_that_lands_after_its_object_was_collected_leaves_no_file() {
         .unwrap()
         .unwrap_err();
     assert_eq!(e.code(), sluice_protocol::ErrorCode::KafkaStorageError);
-    let left: Vec<_> = store
-        .inner
-        .list(None)
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap();
+    let left = stored(&store).await;
     assert!(left.is_empty(), "files left behind: {left:?}");
     assert_eq!(high_watermark(&s, 0), 0);
 

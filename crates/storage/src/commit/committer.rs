@@ -96,7 +96,7 @@ impl Committer {
                 written = &mut write => {
                     // Written, and waiting for the catalog: the sequencer
                     // lingers longer meanwhile.
-                    let _waiting = self.in_flight.wait(large);
+                    let _waiting = written.is_ok().then(|| self.in_flight.wait(large));
                     settled.await;
                     written
                 }
@@ -134,7 +134,7 @@ impl Committer {
             return partitions.into_iter().for_each(|p| fail(p, &e));
         }
         if partitions.is_empty() {
-            return;
+            return self.discard(&object).await;
         }
         let committing = Instant::now();
         let mut commit = Commit {
@@ -169,19 +169,13 @@ impl Committer {
                         .producers
                         .retain(|r| !fenced.contains(&(r.topic_id, r.partition)));
                     if partitions.is_empty() {
-                        // Nothing to commit; the object is collected later.
-                        return;
+                        return self.discard(&object).await;
                     }
                 }
                 Err(StorageError::ObjectClaimed(id)) => {
                     // Refused and rolled back: the write stalled past the
-                    // object's registration, and the collector claimed it
-                    // and may already have deleted its file. Nothing can
-                    // refer to the object; delete what the late write
-                    // left, or it would stay forever.
-                    if let Err(e) = self.objects.delete(&object.path).await {
-                        tracing::warn!(error = %e, object = id, "deleting a late write's object");
-                    }
+                    // object's registration, and the collector claimed it.
+                    self.discard(&object).await;
                     let e = StorageError::ObjectClaimed(id);
                     tracing::error!(error = %e, "catalog commit refused");
                     return partitions.into_iter().for_each(|p| fail(p, &e));
@@ -212,6 +206,18 @@ impl Committer {
         metrics::counter!("sluice_commit_bytes_total").increment(body.len() as u64);
         for p in partitions {
             acknowledge(p, &body);
+        }
+    }
+
+    /// Deletes the file of an object that was written and that no commit
+    /// will ever use (objects are never reused). Left to the collector,
+    /// it would be deleted only if the collector had not claimed the
+    /// object already: a write that stalled past the object's
+    /// registration lands after the collector deleted the file.
+    async fn discard(&self, object: &ObjectRow) {
+        if let Err(e) = self.objects.delete(&object.path).await {
+            tracing::error!(error = %e, object = object.id, path = %object.path,
+                "deleting an object no commit will use");
         }
     }
 }
@@ -272,6 +278,7 @@ impl StorageError {
                 partition: *partition,
             },
             StorageError::Objects(s) => StorageError::Objects(s.clone()),
+            StorageError::ObjectClaimed(id) => StorageError::ObjectClaimed(*id),
             other => StorageError::Catalog(other.to_string()),
         }
     }

@@ -128,7 +128,8 @@ pub struct FlushPolicy {
     pub linger: Duration,
     /// How long it may wait, at most, while a flush of its class is
     /// written and waiting for an earlier one to commit (see "Keeping up
-    /// with the catalog").
+    /// with the catalog"). Counted, like `linger`, from the first
+    /// request's arrival; never shorter than `linger`.
     pub max_linger: Duration,
     pub max_bytes: usize,
     pub max_chunks: usize,
