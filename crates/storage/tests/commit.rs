@@ -5,8 +5,9 @@
 //! hold up the small ones gathered with it; while a written flush waits to
 //! commit, later requests gather into one flush instead of queueing behind
 //! it; a failed flush fails the later flushes of its partitions only,
-//! leaving offsets dense; and a write that stalls past its object's
-//! registration leaves no file behind.
+//! leaving offsets dense; and an object written for nothing (its
+//! registration expired during the write, or its partitions were taken
+//! over) leaves no file behind.
 
 mod common;
 
@@ -506,4 +507,28 @@ async fn a_write_that_lands_after_its_object_was_collected_leaves_no_file() {
     // The partition goes on.
     assert_eq!(base_offset(send(&s, 0, batch(1, 10)).await).await, 0);
     assert_dense(&s, 0, 1).await;
+}
+
+#[tokio::test]
+async fn a_flush_whose_partitions_were_all_taken_over_leaves_no_file() {
+    let (dir, store, s) = with_topic(1, Duration::from_millis(2)).await;
+    let mut held = store.hold_next(0);
+    let fenced = send(&s, 0, batch(1, 10)).await;
+    held.arrived().await;
+
+    // Another broker takes the partition over while the write stalls.
+    let other = open(dir.path(), &store, Duration::from_millis(2)).await;
+
+    // The write lands; the commit is fenced, and the object, which no
+    // commit will ever use, is deleted at once.
+    held.release.send(true).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(10), fenced)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.code(), sluice_protocol::ErrorCode::NotLeaderOrFollower);
+    let left = stored(&store).await;
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    drop(other);
 }
