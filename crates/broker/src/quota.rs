@@ -217,12 +217,7 @@ impl Quotas {
         let Ok(plan) = self.tenancy.tenant_plan(tenant) else {
             return Duration::ZERO;
         };
-        let t = self.state(tenant, &plan);
-        metrics::counter!("sluice_tenant_bytes_out_total", "tenant" => t.name.clone())
-            .increment(bytes);
-        let d = t.buckets().fetch.record(bytes, std::time::Instant::now());
-        throttled(&t.name, "fetch", d);
-        d
+        self.state(tenant, &plan).record_read(bytes)
     }
 
     /// Counts an authenticated connection against its tenant's limit; the
@@ -375,6 +370,19 @@ impl TenantQuota {
         self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts `bytes` read (a fetch response, a REST read) against the
+    /// consume quota; returns the throttle.
+    fn record_read(&self, bytes: u64) -> Duration {
+        metrics::counter!("sluice_tenant_bytes_out_total", "tenant" => self.name.clone())
+            .increment(bytes);
+        let d = self
+            .buckets()
+            .fetch
+            .record(bytes, std::time::Instant::now());
+        throttled(&self.name, "fetch", d);
+        d
+    }
+
     fn usage(&self) -> u64 {
         self.retained.load(Ordering::Relaxed) + self.appended.load(Ordering::Relaxed)
     }
@@ -436,11 +444,7 @@ fn record_fetch(
 ) -> BoxFuture<'static, Option<bytes::Bytes>> {
     async move {
         let out = fut.await;
-        let n = out.as_ref().map_or(0, |b| b.len() as u64);
-        metrics::counter!("sluice_tenant_bytes_out_total", "tenant" => t.name.clone()).increment(n);
-        let d = t.buckets().fetch.record(n, std::time::Instant::now());
-        throttled(&t.name, "fetch", d);
-        mute.extend(d);
+        mute.extend(t.record_read(out.as_ref().map_or(0, |b| b.len() as u64)));
         out
     }
     .boxed()

@@ -150,14 +150,7 @@ fn fetch_fills_whole_batches_within_partition_and_response_limits() {
     broker.restart();
     let mut c = RawClient::connect(&broker.bootstrap());
     assert_eq!(fetch(&mut c, 1 << 20, &[(0, 0, two)]), vec![vec![0, 10]]);
-    let read_ahead = || {
-        let metrics = broker.http_get("/metrics").unwrap_or_default();
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("sluice_read_ahead_bytes_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let read_ahead = || broker.counter("sluice_read_ahead_bytes_total");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     // (The read loaded chunks 0-2, 2 to find it did not fit; 3 is ahead.)
     while read_ahead() < size as u64 {

@@ -213,14 +213,6 @@ fn retries_gaps_epochs_and_restarts() {
     );
 }
 
-/// The value of an unlabelled counter on /metrics (0 before it first counts).
-fn counter(broker: &Broker, name: &str) -> u64 {
-    let body = broker.http_get("/metrics").expect("metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
-}
-
 #[test]
 fn an_idle_producers_state_expires() {
     let dir = tempfile::tempdir().unwrap();
@@ -249,7 +241,7 @@ fn an_idle_producers_state_expires() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert_eq!(
-        counter(&broker, "sluice_producers_expired_total"),
+        broker.counter("sluice_producers_expired_total"),
         1,
         "only the idle producer expired"
     );

@@ -54,7 +54,6 @@ impl ApiError {
         )
     }
 
-    /// The catalog or storage failed: worth a retry.
     /// 503 for a storage error: the broker's own failures are logged and
     /// answered with a generic text (no paths or SQL for a tenant); other
     /// storage errors (shutting down, not the leader) say what they are.
@@ -67,6 +66,7 @@ impl ApiError {
         )
     }
 
+    /// The catalog or storage failed: worth a retry.
     pub fn unavailable(what: &str, e: impl std::fmt::Display) -> ApiError {
         tracing::warn!(error = %e, "{what} failed");
         ApiError::new(

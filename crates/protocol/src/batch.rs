@@ -287,6 +287,15 @@ pub(crate) mod tests {
         }
     }
 
+    /// Every codec a produced batch may use.
+    pub(crate) const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// A batch of `n` records without keys.
     fn encode(n: usize, compression: Compression) -> BytesMut {
         encode_keyed(&vec![None; n], compression)
@@ -329,13 +338,7 @@ pub(crate) mod tests {
 
     #[test]
     fn accepts_valid_batches_of_every_codec() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for c in CODECS {
             let b = encode(5, c);
             let hs = validate_produced(&b, &rules(), 2_000).unwrap();
             assert_eq!(hs.iter().map(|h| h.record_count).sum::<i32>(), 5);

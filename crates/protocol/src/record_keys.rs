@@ -159,7 +159,7 @@ impl Read for SnappyReader<'_> {
 mod tests {
     use super::*;
     use crate::batch::parse_header;
-    use crate::batch::tests::encode_keyed as batch;
+    use crate::batch::tests::{encode_keyed as batch, CODECS};
     use bytes::BytesMut;
     use kafka_protocol::records::Compression;
 
@@ -169,13 +169,7 @@ mod tests {
 
     #[test]
     fn finds_a_record_without_a_key_with_every_codec() {
-        for c in [
-            Compression::None,
-            Compression::Gzip,
-            Compression::Snappy,
-            Compression::Lz4,
-            Compression::Zstd,
-        ] {
+        for c in CODECS {
             // A long key makes the record's length a multi-byte varint.
             let long = "k".repeat(200);
             let keyed = batch(&[Some("a"), Some(""), Some(&long)], c);

@@ -230,6 +230,15 @@ async fn base_offset(pending: Pending) -> i64 {
         .base_offset
 }
 
+/// The error an append was refused with.
+async fn refused(pending: Pending) -> sluice_storage::error::StorageError {
+    tokio::time::timeout(Duration::from_secs(10), pending)
+        .await
+        .expect("the append was not answered")
+        .unwrap()
+        .unwrap_err()
+}
+
 fn high_watermark(s: &Storage, p: i32) -> i64 {
     s.partition("t", p).unwrap().offsets().high_watermark
 }
@@ -335,6 +344,14 @@ async fn stored(store: &Gated) -> Vec<String> {
         .unwrap()
 }
 
+/// A 2 ms linger, stretched up to `max_linger` while a flush waits.
+fn stretching_to(max_linger: Duration) -> FlushPolicy {
+    FlushPolicy {
+        max_linger,
+        ..with_linger(Duration::from_millis(2))
+    }
+}
+
 /// Partition 0's first flush held in its write, and its second written
 /// and waiting for the first: the catalog is "behind" as far as the
 /// sequencer can tell. Returns the first write's hold and both appends.
@@ -358,15 +375,7 @@ async fn a_written_flush_waiting(s: &Storage, store: &Gated) -> (Held, Pending, 
 
 #[tokio::test]
 async fn while_a_written_flush_waits_to_commit_later_requests_gather_into_one_flush() {
-    let (_dir, store, s) = with_topic_flushing(
-        2,
-        FlushPolicy {
-            linger: Duration::from_millis(2),
-            max_linger: Duration::from_secs(60),
-            ..FlushPolicy::default()
-        },
-    )
-    .await;
+    let (_dir, store, s) = with_topic_flushing(2, stretching_to(Duration::from_secs(60))).await;
     let (held, a1, a2) = a_written_flush_waiting(&s, &store).await;
 
     // Requests of partition 1, each sent long after the linger: none is cut
@@ -394,15 +403,7 @@ async fn while_a_written_flush_waits_to_commit_later_requests_gather_into_one_fl
 
 #[tokio::test]
 async fn a_flush_waiting_behind_a_stalled_write_holds_others_up_for_max_linger_at_most() {
-    let (_dir, store, s) = with_topic_flushing(
-        2,
-        FlushPolicy {
-            linger: Duration::from_millis(2),
-            max_linger: Duration::from_millis(50),
-            ..FlushPolicy::default()
-        },
-    )
-    .await;
+    let (_dir, store, s) = with_topic_flushing(2, stretching_to(Duration::from_millis(50))).await;
     let (held, a1, a2) = a_written_flush_waiting(&s, &store).await;
 
     // Partition 1 commits while partition 0's write is still stalled.
@@ -437,20 +438,13 @@ async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dens
     assert!(!a2.is_finished() && !c.is_finished());
 
     doomed.release.send(false).unwrap();
-    let failed = |r: Pending| async {
-        tokio::time::timeout(Duration::from_secs(10), r)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap_err()
-    };
-    let e = failed(a1).await;
+    let e = refused(a1).await;
     assert_eq!(
         e.code(),
         sluice_protocol::ErrorCode::KafkaStorageError,
         "{e}"
     );
-    failed(a2).await;
+    refused(a2).await;
     assert_eq!(base_offset(c).await, 0, "partition 2 committed regardless");
     assert_eq!(high_watermark(&s, 0), 1, "nothing failed became visible");
 
@@ -494,11 +488,7 @@ async fn a_write_that_lands_after_its_object_was_collected_leaves_no_file() {
 
     // The write lands; the commit is refused, the file deleted again.
     held.release.send(true).unwrap();
-    let e = tokio::time::timeout(Duration::from_secs(10), stalled)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let e = refused(stalled).await;
     assert_eq!(e.code(), sluice_protocol::ErrorCode::KafkaStorageError);
     let left = stored(&store).await;
     assert!(left.is_empty(), "files left behind: {left:?}");
@@ -522,11 +512,7 @@ async fn a_flush_whose_partitions_were_all_taken_over_leaves_no_file() {
     // The write lands; the commit is fenced, and the object, which no
     // commit will ever use, is deleted at once.
     held.release.send(true).unwrap();
-    let e = tokio::time::timeout(Duration::from_secs(10), fenced)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap_err();
+    let e = refused(fenced).await;
     assert_eq!(e.code(), sluice_protocol::ErrorCode::NotLeaderOrFollower);
     let left = stored(&store).await;
     assert!(left.is_empty(), "files left behind: {left:?}");

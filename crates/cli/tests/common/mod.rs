@@ -136,6 +136,15 @@ impl Broker {
         out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
     }
 
+    /// The value of an unlabelled counter on /metrics (0 before it first
+    /// counts, or if /metrics does not answer).
+    pub fn counter(&self, name: &str) -> u64 {
+        let body = self.http_get("/metrics").unwrap_or_default();
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();

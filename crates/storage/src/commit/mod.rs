@@ -261,63 +261,72 @@ impl ObjectPool {
 /// and lingers longer while one is written and waiting to commit.
 #[derive(Default)]
 struct InFlight {
-    small: AtomicUsize,
-    large: AtomicUsize,
+    /// Per size class: small, large.
+    flushes: [AtomicUsize; 2],
     /// Of those, the flushes whose object is written and which wait for an
     /// earlier flush of their partitions: the catalog is behind.
-    waiting_small: AtomicUsize,
-    waiting_large: AtomicUsize,
+    waiting: [AtomicUsize; 2],
     /// Woken whenever a waiting flush stops waiting.
     waited: Notify,
 }
 
 impl InFlight {
-    fn of(&self, large: bool) -> &AtomicUsize {
-        if large {
-            &self.large
-        } else {
-            &self.small
-        }
+    /// Flushes of a class in flight.
+    fn flushes(&self, large: bool) -> usize {
+        self.flushes[large as usize].load(Ordering::Acquire)
     }
 
-    fn waiting_of(&self, large: bool) -> &AtomicUsize {
-        if large {
-            &self.waiting_large
-        } else {
-            &self.waiting_small
-        }
-    }
-
-    /// Counts a written flush as waiting until the guard is dropped.
-    fn wait(self: &Arc<Self>, large: bool) -> Waiting {
-        self.waiting_of(large).fetch_add(1, Ordering::AcqRel);
-        Waiting(self.clone(), large)
+    /// Flushes of a class written and waiting.
+    fn waiting(&self, large: bool) -> usize {
+        self.waiting[large as usize].load(Ordering::Acquire)
     }
 
     /// Counts a flush in until the returned guard is dropped, however its
     /// task ends.
     fn count(self: &Arc<Self>, large: bool) -> Counted {
-        self.of(large).fetch_add(1, Ordering::AcqRel);
-        Counted(self.clone(), large)
+        Counted::new(self, large, false)
+    }
+
+    /// Counts a written flush as waiting until the guard is dropped.
+    fn wait(self: &Arc<Self>, large: bool) -> Counted {
+        Counted::new(self, large, true)
     }
 }
 
-/// A flush counted in [`InFlight`].
-struct Counted(Arc<InFlight>, bool);
+/// A flush counted in [`InFlight`], in flight or (`waiting`) waiting.
+struct Counted {
+    in_flight: Arc<InFlight>,
+    large: bool,
+    waiting: bool,
+}
+
+impl Counted {
+    fn new(in_flight: &Arc<InFlight>, large: bool, waiting: bool) -> Self {
+        let c = Counted {
+            in_flight: in_flight.clone(),
+            large,
+            waiting,
+        };
+        c.counter().fetch_add(1, Ordering::AcqRel);
+        c
+    }
+
+    fn counter(&self) -> &AtomicUsize {
+        let counters = if self.waiting {
+            &self.in_flight.waiting
+        } else {
+            &self.in_flight.flushes
+        };
+        &counters[self.large as usize]
+    }
+}
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.of(self.1).fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A flush counted as waiting in [`InFlight`].
-struct Waiting(Arc<InFlight>, bool);
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.waiting_of(self.1).fetch_sub(1, Ordering::AcqRel);
-        self.0.waited.notify_waiters();
+        self.counter().fetch_sub(1, Ordering::AcqRel);
+        if self.waiting {
+            self.in_flight.waited.notify_waiters();
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! one task per flush.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,7 +130,7 @@ pub(super) async fn run(
         // flush what is here now, and let later batches gather behind this
         // flush. With flushes in flight, linger so that each carries more.
         let first_large = round.small.is_empty();
-        let deadline = if committer.in_flight.of(first_large).load(Ordering::Acquire) == 0 {
+        let deadline = if committer.in_flight.flushes(first_large) == 0 {
             Instant::now()
         } else {
             enqueued + policy.linger
@@ -193,7 +192,7 @@ async fn gather_while_waiting(
         // Registered before the check, so that a wake-up in between is
         // not lost.
         let waited = in_flight.waited.notified();
-        if in_flight.waiting_of(large).load(Ordering::Acquire) == 0 {
+        if in_flight.waiting(large) == 0 {
             return None;
         }
         tokio::select! {
