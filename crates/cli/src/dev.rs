@@ -203,7 +203,7 @@ async fn serve(
         .with_context(|| format!("binding the HTTP listener on {}", config.http_addr))?;
     tracing::info!(
         kafka = %server.local_addr()?,
-        http = ?sluice_control::local_addr(&http),
+        http = %http.local_addr()?,
         catalog = %redact(&config.catalog),
         objects = %config.objects,
         "sluice is ready"

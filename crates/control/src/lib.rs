@@ -22,7 +22,6 @@ mod topics;
 mod usage;
 mod whoami;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::{routing::get, Router};
@@ -193,9 +192,4 @@ pub async fn serve(
             let _ = shutdown.changed().await;
         })
         .await
-}
-
-/// The address a listener is bound to, for logs.
-pub fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }

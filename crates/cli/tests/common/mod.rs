@@ -39,13 +39,15 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a broker on `data_dir` with fresh ports.
+    /// Starts a broker on `data_dir` on ports it chooses itself: the
+    /// broker binds port 0 and logs what it bound, so no other test can take
+    /// a port between our choosing it and the broker binding it.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Broker {
         let mut b = Broker {
             child: None,
             data_dir: data_dir.to_path_buf(),
-            kafka_port: free_port(),
-            http_port: free_port(),
+            kafka_port: 0,
+            http_port: 0,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log: data_dir.with_extension("log"),
         };
@@ -63,6 +65,8 @@ impl Broker {
             .append(true)
             .open(&self.log)
             .unwrap();
+        // Only this start's part of the log speaks for this process.
+        let log_from = log.metadata().unwrap().len() as usize;
         let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("dev")
             .arg("--data-dir")
@@ -79,7 +83,7 @@ impl Broker {
             .spawn()
             .expect("start sluice");
         self.child = Some(child);
-        self.wait_healthy();
+        self.wait_ready(log_from);
     }
 
     /// A multi-tenant broker's TLS listener defaults to the Kafka port + 1,
@@ -95,8 +99,12 @@ impl Broker {
         }
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits for this process to log the addresses it bound, takes the
+    /// ports from that line (a restart asks for the same ones again), then
+    /// waits for `/healthz`.
+    fn wait_ready(&mut self, log_from: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut ready = false;
         while Instant::now() < deadline {
             if let Some(status) = self
                 .child
@@ -108,13 +116,29 @@ impl Broker {
                     self.log_tail()
                 );
             }
-            if self.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
+            if !ready {
+                let log = std::fs::read(&self.log).unwrap_or_default();
+                let ours = String::from_utf8_lossy(&log[log_from.min(log.len())..]).into_owned();
+                if let Some(line) = ours.lines().find(|l| l.contains("sluice is ready")) {
+                    let port = |field: &str| -> u16 {
+                        line.split_whitespace()
+                            .find_map(|w| w.strip_prefix(field))
+                            .and_then(|addr| addr.rsplit_once(':'))
+                            .and_then(|(_, port)| port.parse().ok())
+                            .unwrap_or_else(|| panic!("no {field}PORT in {line:?}"))
+                    };
+                    self.kafka_port = port("kafka=");
+                    self.http_port = port("http=");
+                    ready = true;
+                }
+            }
+            if ready && self.http_get("/healthz").is_some_and(|b| b.contains("ok")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!(
-            "sluice did not answer /healthz within 60 s:\n{}",
+            "sluice did not log its addresses and answer /healthz within 60 s:\n{}",
             self.log_tail()
         );
     }
