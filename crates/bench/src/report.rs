@@ -189,9 +189,10 @@ impl Report {
             Some(d) => {
                 let _ = writeln!(
                     out,
-                    "  disk        {:.2} MB/s fdatasync'd sequential write ({} MiB in 1 MiB blocks in {})",
+                    "  disk        {:.2} MB/s fdatasync'd sequential write ({} MiB in 1 MiB blocks, {}, in {})",
                     d.mb_per_s(),
                     d.bytes >> 20,
+                    if d.direct { "O_DIRECT" } else { "through the page cache" },
                     d.dir.display()
                 );
             }
@@ -253,6 +254,7 @@ impl Report {
             Some(d) => {
                 o.str("disk_dir", &d.dir.display().to_string());
                 o.raw("disk_probe_bytes", d.bytes.to_string());
+                o.raw("disk_direct", d.direct.to_string());
                 o.num("disk_mb_per_s", d.mb_per_s());
             }
             None => o.raw("disk_mb_per_s", "null".to_string()),
@@ -371,6 +373,7 @@ mod tests {
             dir: PathBuf::from("/data"),
             bytes: 256 << 20,
             elapsed: Duration::from_secs(1),
+            direct: true,
         });
         report
     }
@@ -395,7 +398,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("disk        268.44 MB/s fdatasync'd sequential write (256 MiB"),
+            text.contains("disk        268.44 MB/s fdatasync'd sequential write (256 MiB in 1 MiB blocks, O_DIRECT, in /data)"),
             "{text}"
         );
         assert!(text.contains("vs disk     0.015 (1.5% of"), "{text}");
@@ -410,7 +413,7 @@ mod tests {
         assert!(!json.contains('\n'));
         assert!(json.starts_with(r#"{"mode":"produce","topic":"bench","settings":{"partitions":8,"acks":"all","rate":null},"requested":2000,"records":2000,"errors":2,"bytes":2000000,"elapsed_s":0.500,"mb_per_s":4.000,"records_per_s":4000.000,"latency_us":{"samples":1000,"mean":500.500,"p50":500,"p99":990,"p999":999,"max":1000},"#), "{json}");
         assert!(
-            json.contains(r#""disk_mb_per_s":268.435,"ratio_to_disk":0.015,"#),
+            json.contains(r#""disk_direct":true,"disk_mb_per_s":268.435,"ratio_to_disk":0.015,"#),
             "{json}"
         );
         assert!(
