@@ -466,6 +466,34 @@ async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dens
 }
 
 #[tokio::test]
+async fn a_flush_rolled_back_behind_a_failed_one_leaves_no_file() {
+    let (_dir, store, s) = with_topic(1, Duration::from_millis(2)).await;
+    let mut doomed = store.hold_next(0);
+    let a1 = send(&s, 0, batch(3, 10)).await;
+    doomed.arrived().await;
+
+    // The next flush of the partition is written and waits for the held one.
+    let a2 = send(&s, 0, batch(2, 10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stored(&store).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second flush was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The held write fails: the partition rolls back, the second flush has
+    // nothing left to commit, and its object is deleted at once.
+    doomed.release.send(false).unwrap();
+    refused(a1).await;
+    refused(a2).await;
+    let left = stored(&store).await;
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert_eq!(high_watermark(&s, 0), 0);
+}
+
+#[tokio::test]
 async fn a_write_that_lands_after_its_object_was_collected_leaves_no_file() {
     // Objects are handed out while younger than half the registration's
     // 300 ms, and collectable once it has passed.
