@@ -52,7 +52,7 @@ pub struct DiskProbe {
     /// Time from the first write to the end of `fdatasync`.
     pub elapsed: Duration,
     /// Whether the blocks went around the page cache (O_DIRECT); false
-    /// where the filesystem refuses it (tmpfs, for one).
+    /// where the filesystem refuses it.
     pub direct: bool,
 }
 
@@ -93,8 +93,8 @@ pub fn probe(dir: &Path, mib: u64) -> io::Result<DiskProbe> {
     // Random blocks, so a compressing or deduplicating filesystem cannot cheat;
     // each block differs from the last by its first word.
     let mut buffer = vec![0u8; BLOCK + ALIGN];
-    let start = buffer.as_ptr().align_offset(ALIGN);
-    let block = &mut buffer[start..start + BLOCK];
+    let offset = buffer.as_ptr().align_offset(ALIGN);
+    let block = &mut buffer[offset..offset + BLOCK];
     let mut rng = Rng::from_clock();
     rng.fill_bytes(block);
 

@@ -257,7 +257,10 @@ impl Report {
                 o.raw("disk_direct", d.direct.to_string());
                 o.num("disk_mb_per_s", d.mb_per_s());
             }
-            None => o.raw("disk_mb_per_s", "null".to_string()),
+            None => {
+                o.raw("disk_direct", "null".to_string());
+                o.raw("disk_mb_per_s", "null".to_string());
+            }
         }
         match self.disk_ratio() {
             Some(r) => o.num("ratio_to_disk", r),
@@ -432,6 +435,20 @@ mod tests {
         assert!(!report.is_success());
         assert!(report
             .to_json()
-            .contains(r#""disk_mb_per_s":null,"ratio_to_disk":null"#));
+            .contains(r#""disk_direct":null,"disk_mb_per_s":null,"ratio_to_disk":null"#));
+    }
+
+    #[test]
+    fn a_probe_through_the_page_cache_says_so() {
+        let mut report = sample();
+        if let Some(d) = report.disk.as_mut() {
+            d.direct = false;
+        }
+        let text = report.to_text();
+        assert!(
+            text.contains("(256 MiB in 1 MiB blocks, through the page cache, in /data)"),
+            "{text}"
+        );
+        assert!(report.to_json().contains(r#""disk_direct":false,"#));
     }
 }

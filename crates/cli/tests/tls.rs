@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::rest::{as_operator, create_tenant, operator_token};
-use common::{free_port, Broker};
+use common::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -175,23 +175,19 @@ fn python() -> Option<PathBuf> {
 async fn mtls_and_sasl_ssl_with_hostname_verification() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let tls_port = free_port();
-    let tls_addr = format!("127.0.0.1:{tls_port}");
+    // The broker binds the address it is given (port 0: one it chooses)
+    // and logs what it bound.
     let mut broker = Broker::start(
         &data,
         &[
             "--multi-tenant",
             "--kafka-tls-addr",
-            &tls_addr,
+            "127.0.0.1:0",
             "--tls-san",
             "kafka.test.invalid",
         ],
     );
-    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
-    assert!(
-        log.contains("TLS listener") && log.contains(&tls_addr),
-        "{log}"
-    );
+    let tls_port = tls_port_bound(&data);
     let ca_before = std::fs::read_to_string(data.join("tls/ca.pem")).unwrap();
 
     let token = operator_token(&data);
@@ -308,5 +304,21 @@ async fn mtls_and_sasl_ssl_with_hostname_verification() {
         std::fs::read_to_string(data.join("tls/ca.pem")).unwrap(),
         ca_before
     );
-    wait_authenticates(&mtls);
+    // A restart binds port 0 again: another port.
+    let tls_port = tls_port_bound(&data);
+    wait_authenticates(&tls_config("localhost", tls_port, &certs, Some("client")));
+}
+
+/// The port of the TLS listener the broker on `data` last logged.
+fn tls_port_bound(data: &Path) -> u16 {
+    let log = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    log.lines()
+        .rev()
+        .filter(|l| l.contains("TLS listener"))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("kafka_tls=127.0.0.1:"))
+        })
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no TLS listener address in the log:\n{log}"))
 }
