@@ -7,9 +7,9 @@
 //!
 //! The blocks go around the page cache (O_DIRECT) where the filesystem
 //! allows it, so that the figure is the disk's. Through the page cache it
-//! can be the memory's instead: on a virtual machine that hands free memory
-//! back to its host, each page the cache takes for the first time costs a
-//! fault in the host, and the same dd measured 450 MB/s on such pages and
+//! can be the memory's instead: on the project's virtual machine, where a
+//! page not used for a while is costly to take again (the host appears to
+//! take free memory back), the same dd measured 450 MB/s on such pages and
 //! 1.4 GB/s on pages just freed (the disk's own rate, by O_DIRECT) minutes
 //! apart (docs/performance.md, session 9).
 

@@ -362,15 +362,26 @@ async fn a_written_flush_waiting(s: &Storage, store: &Gated) -> (Held, Pending, 
     let a2 = send(s, 0, batch(1, 10)).await;
     // a2's flush is cut after the linger; its object is in the store once
     // written.
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while stored(store).await.is_empty() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    stored_until(store, "the second flush was never written", |p| {
+        !p.is_empty()
     })
-    .await
-    .expect("the second flush was never written");
+    .await;
     assert!(!a2.is_finished());
     (held, a1, a2)
+}
+
+/// Waits, 10 s at most, until the store's paths pass `done`; `what` says
+/// what failed to happen.
+async fn stored_until(store: &Gated, what: &str, done: impl Fn(&[String]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let paths = stored(store).await;
+        if done(&paths) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {paths:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test]
@@ -468,20 +479,8 @@ async fn a_failed_flush_fails_its_partitions_later_flushes_and_offsets_stay_dens
 #[tokio::test]
 async fn a_flush_rolled_back_behind_a_failed_one_leaves_no_file() {
     let (_dir, store, s) = with_topic(1, Duration::from_millis(2)).await;
-    let mut doomed = store.hold_next(0);
-    let a1 = send(&s, 0, batch(3, 10)).await;
-    doomed.arrived().await;
-
     // The next flush of the partition is written and waits for the held one.
-    let a2 = send(&s, 0, batch(2, 10)).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stored(&store).await.is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second flush was never written"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let (doomed, a1, a2) = a_written_flush_waiting(&s, &store).await;
 
     // The held write fails: the partition rolls back, the second flush has
     // nothing left to commit, and its object is deleted at once.
@@ -491,18 +490,7 @@ async fn a_flush_rolled_back_behind_a_failed_one_leaves_no_file() {
     assert!(e.to_string().contains("an earlier commit"), "{e}");
     // The refusal goes out before the delete. The collector runs hourly
     // here, so only the committer can remove the file.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = stored(&store).await;
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "files left behind: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    stored_until(&store, "files left behind", |p| p.is_empty()).await;
     assert_eq!(high_watermark(&s, 0), 0);
 }
 
@@ -555,7 +543,7 @@ async fn a_flush_whose_partitions_were_all_taken_over_leaves_no_file() {
     held.release.send(true).unwrap();
     let e = refused(fenced).await;
     assert_eq!(e.code(), sluice_protocol::ErrorCode::NotLeaderOrFollower);
-    let left = stored(&store).await;
-    assert!(left.is_empty(), "files left behind: {left:?}");
+    // The refusal goes out before the delete.
+    stored_until(&store, "files left behind", |p| p.is_empty()).await;
     drop(other);
 }
