@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{
-    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, ProducerContext, ThreadedProducer,
+    BaseRecord, DeliveryResult, FutureProducer, FutureRecord, Producer, ProducerContext,
+    PurgeConfig, ThreadedProducer,
 };
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
@@ -136,17 +138,23 @@ fn p99(mut v: Vec<f64>) -> f64 {
     v[((v.len() as f64 * 0.99) as usize).min(v.len() - 1)]
 }
 
-/// The p99 of a typical stretch of `samples` (in the order taken): the
-/// median of the p99s of seven consecutive stretches. The machine these
-/// tests run on stalls for a second or two now and then; a stall in one
-/// window moves that window's p99 but not the typical stretch's, while a
-/// tenant slowing another down moves every stretch.
-fn typical_p99(samples: &[f64]) -> f64 {
-    let stretch = samples.len().div_ceil(7).max(1);
-    let mut p99s: Vec<f64> = samples.chunks(stretch).map(|c| p99(c.to_vec())).collect();
-    p99s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    p99s[p99s.len() / 2]
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
 }
+
+/// The light tenant's latency is compared over alternating windows of the
+/// heavy tenant off and on. This machine's disk has slow phases (fsync
+/// tails of tens of ms that come and go over tens of seconds); with one
+/// solo window and one loaded window, a phase falling in only one of them
+/// decided the comparison. Alternating puts the phases on both sides, and
+/// the median window's p99 ignores a stalled window.
+const WINDOWS: usize = 11;
+const WINDOW: Duration = Duration::from_secs(6);
+/// Not sampled at the start of each window: the heavy tenant spends its
+/// one-second burst and settles into throttling, or its last in-flight
+/// request completes after it stops.
+const SETTLE: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_latency() {
@@ -164,88 +172,129 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
         .unwrap();
     // Warm-up.
     latencies(&light, "light.t", Duration::from_secs(2)).await;
-    // Solo and loaded p99 over windows of the same length. The solo
-    // window is split, half before the heavy tenant starts and half after
-    // it stops, so that the shared disk's slow phases are as likely to
-    // fall in either window.
-    let sampled = Duration::from_secs(28);
-    let mut solo = latencies(&light, "light.t", sampled / 2).await;
 
-    // The heavy tenant offers 10x its quota for 33 s.
+    // The heavy tenant offers 10x its quota while `on`. One request in
+    // flight and a small queue, so that once it stops (its queue purged)
+    // it is quiet within SETTLE; 64 KiB batches, so that its bytes share
+    // flushes with the light tenant's.
     let acks = Acks::default();
-    let heavy: ThreadedProducer<Acks> = sasl_client(&b.bootstrap(), "heavy", &heavy_pw)
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.kbytes", "4096")
-        .set("message.timeout.ms", "120000")
-        .create_with_context(acks.clone())
-        .unwrap();
-    let start = Instant::now();
-    let run = Duration::from_secs(33);
-    let offered = std::thread::spawn(move || {
-        let payload = vec![b'h'; 1024];
-        // Bytes offered: every message attempted on schedule, whether the
-        // client's queue took it or was full (the client being throttled).
-        let mut offered = 0u64;
-        let per_ms = PRODUCE_RATE * 10 / 1000;
-        while start.elapsed() < run {
-            let due = start.elapsed().as_millis() as u64 * per_ms;
-            while offered < due {
-                offered += payload.len() as u64;
-                match heavy.send(BaseRecord::<(), _>::to("heavy.t").payload(&payload)) {
-                    Ok(())
-                    | Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {}
-                    Err((e, _)) => panic!("{e}"),
-                }
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        offered
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let loaded = latencies(&light, "light.t", sampled).await;
-    let offered = offered.join().unwrap();
-    solo.extend(latencies(&light, "light.t", sampled / 2).await);
-    let (solo_p99, loaded_p99) = (p99(solo.clone()), p99(loaded.clone()));
-    let (solo, loaded) = (typical_p99(&solo), typical_p99(&loaded));
-
-    // Acknowledged bytes after 3 s of warm-up, over 30 s.
-    let window = (
-        start + Duration::from_secs(3),
-        start + Duration::from_secs(33),
+    let heavy: Arc<ThreadedProducer<Acks>> = Arc::new(
+        sasl_client(&b.bootstrap(), "heavy", &heavy_pw)
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set("batch.size", "65536")
+            .set("max.in.flight.requests.per.connection", "1")
+            .set("queue.buffering.max.kbytes", "1024")
+            .set("message.timeout.ms", "120000")
+            .create_with_context(acks.clone())
+            .unwrap(),
     );
+    let on = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let offering = {
+        let (heavy, on, stop) = (heavy.clone(), on.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let payload = vec![b'h'; 1024];
+            // Bytes offered: every message attempted on schedule while on,
+            // whether the client's queue took it or was full (the client
+            // being throttled).
+            let mut offered = 0u64;
+            let mut due = 0f64;
+            let mut last = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                let now = Instant::now();
+                if on.load(Ordering::Relaxed) {
+                    due += (now - last).as_secs_f64() * (10 * PRODUCE_RATE) as f64;
+                    while due >= payload.len() as f64 {
+                        due -= payload.len() as f64;
+                        offered += payload.len() as u64;
+                        match heavy.send(BaseRecord::<(), _>::to("heavy.t").payload(&payload)) {
+                            Ok(())
+                            | Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                _,
+                            )) => {}
+                            Err((e, _)) => panic!("{e}"),
+                        }
+                    }
+                }
+                last = now;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            offered
+        })
+    };
+
+    // Off, on, off, ..., off: each window's p99 after SETTLE, and for the
+    // on windows the span in which the heavy tenant's acks are counted.
+    let (mut solo, mut loaded) = (Vec::new(), Vec::new());
+    let mut on_spans = Vec::new();
+    for w in 0..WINDOWS {
+        let heavy_on = w % 2 == 1;
+        on.store(heavy_on, Ordering::Relaxed);
+        if !heavy_on {
+            heavy.purge(PurgeConfig::default().queue());
+        }
+        latencies(&light, "light.t", SETTLE).await;
+        let from = Instant::now();
+        let samples = latencies(&light, "light.t", WINDOW - SETTLE).await;
+        if heavy_on {
+            on_spans.push((from, Instant::now()));
+            loaded.push(samples);
+        } else {
+            solo.push(samples);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let offered = offering.join().unwrap();
+    heavy.purge(PurgeConfig::default().queue());
+
+    let on_time = WINDOW.as_secs_f64() * on_spans.len() as f64;
+    let counted: f64 = on_spans.iter().map(|(a, b)| (*b - *a).as_secs_f64()).sum();
     let acked: u64 = acks
         .0
         .lock()
         .unwrap()
         .iter()
-        .filter(|(t, _)| *t >= window.0 && *t < window.1)
+        .filter(|(t, _)| on_spans.iter().any(|(a, b)| t >= a && t < b))
         .map(|(_, n)| n)
         .sum();
-    let rate = acked as f64 / 30.0;
+    let rate = acked as f64 / counted;
     let plan = PRODUCE_RATE as f64;
+    let window_p99s = |ws: &[Vec<f64>]| ws.iter().map(|w| p99(w.clone())).collect::<Vec<_>>();
+    let (solo_p99s, loaded_p99s) = (window_p99s(&solo), window_p99s(&loaded));
+    let (solo_p99, loaded_p99) = (median(solo_p99s.clone()), median(loaded_p99s.clone()));
+    let shown = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.1}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     eprintln!(
-        "heavy: offered {:.0} KiB/s, acknowledged {:.1} KiB/s (plan {} KiB/s); light p99 solo {solo_p99:.1} ms, loaded {loaded_p99:.1} ms; typical stretch: solo {solo:.1} ms, loaded {loaded:.1} ms",
-        offered as f64 / 33.0 / 1024.0,
+        "heavy: offered {:.0} KiB/s, acknowledged {:.1} KiB/s (plan {} KiB/s); \
+         light p99 by window (ms): solo {}, loaded {}",
+        offered as f64 / on_time / 1024.0,
         rate / 1024.0,
-        PRODUCE_RATE / KIB
+        PRODUCE_RATE / KIB,
+        shown(&solo_p99s),
+        shown(&loaded_p99s),
     );
     assert!(
-        offered as f64 / 33.0 > 9.0 * plan,
+        offered as f64 / on_time > 9.0 * plan,
         "the producer did not offer 10x its quota"
     );
     assert!(
         (rate - plan).abs() <= 0.15 * plan,
         "acknowledged {rate:.0} B/s, plan {plan} B/s"
     );
-    // The issue's bar: within 2x of the solo p99 (of typical stretches,
-    // see typical_p99). Commits are ordered per partition and a large
-    // request never shares a flush with small ones, so the light tenant's
-    // produce waits for its own object write and catalog commit only.
+    // The issue's bar: within 2x of the solo p99 (of the median window).
+    // The throttled tenant's bytes arrive at its plan's rate and commits
+    // are ordered per partition, so the light tenant's produce waits for
+    // its own flush only, which now and then carries 64 KiB of the heavy
+    // tenant's too.
     assert!(
-        loaded <= 2.0 * solo,
-        "light tenant's typical p99 went from {solo:.1} ms to {loaded:.1} ms \
-         (whole windows: {solo_p99:.1} ms to {loaded_p99:.1} ms)"
+        loaded_p99 <= 2.0 * solo_p99,
+        "light tenant's p99 went from {solo_p99:.1} ms to {loaded_p99:.1} ms (median windows)"
     );
     let metrics = b.http_get("/metrics").unwrap_or_default();
     assert!(
