@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::cli::{fails, json, ok, refused};
 use common::rest::{http, operator_token};
-use common::{free_port, sasl_client, Broker};
+use common::{closed_port, sasl_client, Broker};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -462,7 +462,7 @@ fn wait_and_the_cluster_view_of_an_open_broker() {
     fails(&b, None, &["info", "--bogus"], 2);
 
     // Nothing listening: exit 1 within the timeout.
-    let closed = free_port();
+    let (_bound, closed) = closed_port();
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["wait", "--timeout", "2s", "--url"])
