@@ -56,6 +56,18 @@ struct State {
     producers: ProducerStates,
 }
 
+/// Drops the tail's oldest batches until it holds at most `budget` bytes
+/// (all of them if the newest alone is larger: reads then go to the object
+/// store, and the budget stays a bound).
+fn trim_tail(s: &mut State, budget: usize) {
+    while s.tail_bytes > budget {
+        let Some(old) = s.tail.pop_front() else {
+            break;
+        };
+        s.tail_bytes -= old.bytes.len();
+    }
+}
+
 /// Offsets and producer checks for one flush of a partition.
 #[derive(Debug)]
 pub struct Sequenced {
@@ -268,9 +280,11 @@ impl PartitionLog {
         self.lock().producers.len()
     }
 
-    /// Sets this partition's share of the global tail budget.
+    /// Sets this partition's share of the global tail budget, dropping its
+    /// oldest batches until it fits.
     pub fn set_tail_budget(&self, bytes: usize) {
         self.tail_budget.store(bytes, Ordering::Relaxed);
+        trim_tail(&mut self.lock(), bytes);
     }
 
     /// A receiver that changes whenever the high watermark moves.
@@ -286,12 +300,7 @@ impl PartitionLog {
             s.tail_bytes += b.bytes.len();
             s.tail.push_back(b);
         }
-        let budget = self.tail_budget.load(Ordering::Relaxed);
-        while s.tail_bytes > budget && s.tail.len() > 1 {
-            if let Some(old) = s.tail.pop_front() {
-                s.tail_bytes -= old.bytes.len();
-            }
-        }
+        trim_tail(&mut s, self.tail_budget.load(Ordering::Relaxed));
         s.high_watermark = next_offset;
         s.next_offset = s.next_offset.max(next_offset);
         s.producers.committed_through(next_offset);
@@ -424,6 +433,15 @@ mod tests {
             "oldest batch evicted over budget"
         );
         assert_eq!(log.read_tail(10, 1000).unwrap().bytes, 100);
+        log.set_tail_budget(150);
+        assert!(log.read_tail(5, 100).is_none(), "trimmed to a new budget");
+        assert_eq!(log.read_tail(10, 1000).unwrap().bytes, 100);
+        log.committed([batch(11, 11, 200)], 12);
+        assert!(
+            log.read_tail(11, 1000).is_none(),
+            "a batch over the whole budget is not kept"
+        );
+        log.set_tail_budget(250);
         log.advance_log_start(10);
         assert_eq!(log.offsets().log_start, 10);
         assert!(log.read_tail(5, 100).is_none());

@@ -271,15 +271,14 @@ impl Storage {
         Ok(topic)
     }
 
-    /// Each partition's share of the tail budget: the global budget split
-    /// evenly, between 64 KiB and 8 MiB.
+    /// Each partition's share of the tail budget (see [`tail_share`]).
     fn tail_share(&self) -> usize {
         let partitions: usize = self
             .topics()
             .iter()
             .map(|t| t.partition_count() as usize)
             .sum();
-        (self.opts.tail_bytes / partitions.max(1)).clamp(64 << 10, 8 << 20)
+        tail_share(self.opts.tail_bytes, partitions)
     }
 
     /// Re-splits the tail budget after partitions came or went.
@@ -928,6 +927,15 @@ impl Storage {
     }
 }
 
+/// A partition's share of the global tail `budget` among `partitions`: an
+/// even split, at most 8 MiB (one partition's consumers rarely lag by more
+/// than that and still read from memory). No floor: with very many
+/// partitions each tail is small, or empty and read from the object store
+/// through the read cache, but the tails together stay within the budget.
+fn tail_share(budget: usize, partitions: usize) -> usize {
+    (budget / partitions.max(1)).min(8 << 20)
+}
+
 /// This broker's state for a partition it just took over, with its share
 /// of the tail budget (computed once per topic, not once per partition).
 fn new_log(
@@ -992,6 +1000,18 @@ fn collision_form(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_shares_add_up_to_at_most_the_budget() {
+        let budget = 256 << 20;
+        assert_eq!(tail_share(budget, 0), 8 << 20);
+        assert_eq!(tail_share(budget, 8), 8 << 20);
+        for partitions in [32, 4096, 10_000, 1_000_000] {
+            let share = tail_share(budget, partitions);
+            assert!(share * partitions <= budget, "{partitions}: {share}");
+            assert!(share * partitions > budget - partitions, "{partitions}");
+        }
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {
