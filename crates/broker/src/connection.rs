@@ -156,6 +156,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
                 handlers::Reply::Ready(None) if session.closing => break,
                 handlers::Reply::Ready(None) => continue,
                 handlers::Reply::Later(fut) => Outgoing::Pending(tokio::spawn(fut)),
+                handlers::Reply::Close => {
+                    tracing::info!(%peer, "closing connection: a request without acknowledgement (acks=0) failed");
+                    break;
+                }
             };
             if tx.send(item).await.is_err() || session.closing {
                 break;

@@ -450,11 +450,11 @@ fn record_fetch(
     .boxed()
 }
 
-/// POLICY_VIOLATION for every partition of a produce (no response at
-/// acks=0, as for any produce error).
+/// POLICY_VIOLATION for every partition of a produce (at acks=0, a closed
+/// connection, as for any produce error).
 fn refuse_produce(r: &ProduceRequest, meta: RequestMeta, message: &str) -> Reply {
     if r.acks == 0 {
-        return Reply::Ready(None);
+        return Reply::Close;
     }
     let topics = r
         .topic_data

@@ -111,6 +111,13 @@ impl BatchError {
 /// Parses the header at the start of `buf` and checks that the whole batch
 /// is present. Does not verify the CRC.
 pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+    // The magic byte first: an old-format message set is refused as such
+    // however short it is.
+    if let Some(&magic) = buf.get(MAGIC_AT) {
+        if magic != 2 {
+            return Err(BatchError::WrongMagic(magic as i8));
+        }
+    }
     if buf.len() < HEADER_LEN {
         return Err(BatchError::Truncated(format!(
             "{} bytes is shorter than the {HEADER_LEN}-byte batch header",
@@ -122,9 +129,6 @@ pub fn parse_header(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let batch_length = b.get_i32();
     let partition_leader_epoch = b.get_i32();
     let magic = b.get_i8();
-    if magic != 2 {
-        return Err(BatchError::WrongMagic(magic));
-    }
     if batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
         return Err(BatchError::Truncated(format!(
             "batchLength {batch_length} is shorter than the header"

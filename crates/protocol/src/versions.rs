@@ -29,7 +29,7 @@ pub const SERVED_APIS: &[ServedApi] = &[
     api(ApiKey::Metadata, 0, 12),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
-    api(ApiKey::DeleteTopics, 1, 5),
+    api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::CreatePartitions, 0, 3),

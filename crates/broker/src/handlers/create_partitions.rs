@@ -1,5 +1,6 @@
 //! CreatePartitions: grow a topic, validate_only included.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -9,7 +10,7 @@ use sluice_protocol::ErrorCode;
 use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
-use super::{count_error, storage_error, text, RequestMeta};
+use super::{count_error, repeated_name_message, repeated_names, storage_error, text, RequestMeta};
 use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -21,6 +22,11 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> CreatePartitionsResponse {
     let mut scope = tenant_scope(ctx, session);
+    let repeated: HashSet<String> = repeated_names(req.topics.iter().map(|t| t.name.as_str()))
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
@@ -30,6 +36,16 @@ pub async fn handle(
                 .with_error_code(count_error(meta, code))
                 .with_error_message(Some(text(message)))
         };
+        if repeated.contains(t.name.as_str()) {
+            if answered.insert(t.name.to_string()) {
+                results.push(
+                    result
+                        .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                        .with_error_message(Some(repeated_name_message(&t.name))),
+                );
+            }
+            continue;
+        }
         if let Err(message) =
             authorize(ctx, session, Operation::Alter, ResourceType::Topic, &t.name)
         {

@@ -1,5 +1,6 @@
 //! CreateTopics, validate_only included.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_response::{
@@ -12,7 +13,10 @@ use uuid::Uuid;
 use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
-use super::{config_map, count_error, storage_error, text, RequestMeta};
+use super::{
+    config_map, count_error, repeated_name_message, repeated_names, storage_error, text,
+    RequestMeta,
+};
 use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -28,6 +32,11 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> CreateTopicsResponse {
     let mut scope = tenant_scope(ctx, session);
+    let repeated: HashSet<String> = repeated_names(req.topics.iter().map(|t| t.name.as_str()))
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.to_string();
@@ -38,6 +47,16 @@ pub async fn handle(
                 .with_error_code(count_error(meta, code))
                 .with_error_message(Some(text(message)))
         };
+        if repeated.contains(&name) {
+            if answered.insert(name.clone()) {
+                results.push(
+                    result
+                        .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                        .with_error_message(Some(repeated_name_message(&name))),
+                );
+            }
+            continue;
+        }
         if let Err(message) = authorize(ctx, session, Operation::Create, ResourceType::Topic, &name)
         {
             results.push(refuse(ErrorCode::TopicAuthorizationFailed, message));

@@ -1,5 +1,6 @@
 //! DeleteTopics, by name (and by topic id from v6).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -9,10 +10,17 @@ use uuid::Uuid;
 use sluice_protocol::ErrorCode;
 use sluice_tenancy::acl::{Operation, ResourceType};
 
-use super::{count_error, storage_error, text, RequestMeta};
+use super::{count_error, repeated_name_message, repeated_names, storage_error, text, RequestMeta};
 use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::session::Session;
+
+/// One entry of the request: a topic by name, or (v6) by id.
+enum Target {
+    Name(TopicName),
+    Id(Uuid),
+    Both,
+}
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -20,22 +28,97 @@ pub async fn handle(
     req: DeleteTopicsRequest,
     meta: RequestMeta,
 ) -> DeleteTopicsResponse {
-    // v0-5 name topics in `topic_names`; v6 in `topics`.
-    let names: Vec<TopicName> = if req.topics.is_empty() {
-        req.topic_names
+    // v0-5 name topics in `topic_names`; v6 in `topics`, by name or by id.
+    let targets: Vec<Target> = if meta.api_version < 6 {
+        req.topic_names.into_iter().map(Target::Name).collect()
     } else {
-        req.topics.into_iter().filter_map(|t| t.name).collect()
+        req.topics
+            .into_iter()
+            .map(|t| match (t.name, t.topic_id.is_nil()) {
+                (Some(name), true) => Target::Name(name),
+                (None, false) => Target::Id(t.topic_id),
+                _ => Target::Both,
+            })
+            .collect()
     };
-    let mut responses = Vec::with_capacity(names.len());
-    for name in names {
+    let keys: Vec<String> = targets
+        .iter()
+        .map(|t| match t {
+            Target::Name(n) => n.to_string(),
+            Target::Id(id) => id.to_string(),
+            Target::Both => String::new(),
+        })
+        .collect();
+    let repeated = repeated_names(keys.iter().map(String::as_str).filter(|k| !k.is_empty()));
+    let mut answered = HashSet::new();
+    let mut responses = Vec::with_capacity(targets.len());
+    for (target, key) in targets.into_iter().zip(&keys) {
+        let refuse = |result: DeletableTopicResult, code: ErrorCode, message: String| {
+            result
+                .with_error_code(count_error(meta, code))
+                .with_error_message(Some(text(message)))
+        };
+        let name = match target {
+            Target::Both => {
+                responses.push(refuse(
+                    DeletableTopicResult::default(),
+                    ErrorCode::InvalidRequest,
+                    "name a topic by its name or by its id, not both".into(),
+                ));
+                continue;
+            }
+            _ if repeated.contains(key.as_str()) => {
+                if answered.insert(key.as_str()) {
+                    let result = match target {
+                        Target::Id(id) => DeletableTopicResult::default().with_topic_id(id),
+                        _ => DeletableTopicResult::default()
+                            .with_name(Some(text(key.clone()).into())),
+                    };
+                    responses.push(
+                        result
+                            .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                            .with_error_message(Some(repeated_name_message(key))),
+                    );
+                }
+                continue;
+            }
+            Target::Name(name) => name,
+            Target::Id(id) => {
+                let found = ctx
+                    .storage
+                    .topics()
+                    .into_iter()
+                    .find(|t| Uuid::from_bytes(t.uuid) == id);
+                match found {
+                    // Kafka authorizes a topic named by id under its name;
+                    // an id the principal may not see is as unknown.
+                    Some(t)
+                        if authorize(
+                            ctx,
+                            session,
+                            Operation::Describe,
+                            ResourceType::Topic,
+                            &t.name,
+                        )
+                        .is_ok() =>
+                    {
+                        text(t.name.clone()).into()
+                    }
+                    _ => {
+                        responses.push(refuse(
+                            DeletableTopicResult::default().with_topic_id(id),
+                            ErrorCode::UnknownTopicId,
+                            format!("no topic has the id {id}"),
+                        ));
+                        continue;
+                    }
+                }
+            }
+        };
         let result = DeletableTopicResult::default().with_name(Some(name.clone()));
         if let Err(message) = authorize(ctx, session, Operation::Delete, ResourceType::Topic, &name)
         {
-            responses.push(
-                result
-                    .with_error_code(count_error(meta, ErrorCode::TopicAuthorizationFailed))
-                    .with_error_message(Some(text(message))),
-            );
+            responses.push(refuse(result, ErrorCode::TopicAuthorizationFailed, message));
             continue;
         }
         let uuid = ctx

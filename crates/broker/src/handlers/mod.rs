@@ -48,6 +48,10 @@ use crate::session::Session;
 pub enum Reply {
     Ready(Option<Bytes>),
     Later(BoxFuture<'static, Option<Bytes>>),
+    /// No answer, and the connection closes once the answers before it are
+    /// written: how an acks=0 producer learns its request failed (it
+    /// reconnects and refreshes its metadata), as Kafka does.
+    Close,
 }
 
 /// What a response needs from its request.
@@ -252,6 +256,25 @@ pub fn config_map<'a>(
     entries
         .filter_map(|(name, value)| value.map(|v| (name.to_string(), v.to_string())))
         .collect()
+}
+
+/// The names a request lists more than once. Kafka acts on none of their
+/// entries and answers each such name once, with INVALID_REQUEST; acting on
+/// them and answering every entry would both change a topic the client was
+/// told nothing happened to and name it twice in the response, which
+/// librdkafka rejects as a malformed response.
+pub fn repeated_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::collections::HashSet<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().filter(|n| !seen.insert(*n)).collect()
+}
+
+/// The message for a name [`repeated_names`] found.
+pub fn repeated_name_message(name: &str) -> StrBytes {
+    text(format!(
+        "duplicate topic name: `{name}` appears more than once in the request; list each topic once"
+    ))
 }
 
 pub fn text(s: impl Into<String>) -> StrBytes {

@@ -54,11 +54,14 @@ pub async fn handle(
     // to the group commit now, before the next request on this connection
     // is read, so a partition's batches keep their order.
     let mut topics: Vec<(kafka_protocol::messages::TopicName, Vec<PartitionResult>)> = Vec::new();
+    // Whether any partition was refused before its commit.
+    let mut refused = false;
     for t in req.topic_data {
         let name = t.name.to_string();
         let mut parts = Vec::with_capacity(t.partition_data.len());
         if let Err(message) = authorize(ctx, session, Operation::Write, ResourceType::Topic, &name)
         {
+            refused = true;
             for p in t.partition_data {
                 let refused = PartitionProduceResponse::default()
                     .with_index(p.index)
@@ -73,8 +76,19 @@ pub async fn handle(
         for p in t.partition_data {
             let index = p.index;
             let records = p.records.unwrap_or_default();
+            if let Some((code, message)) = request_rule_broken(&records, meta.api_version) {
+                refused = true;
+                let refusal = PartitionProduceResponse::default()
+                    .with_index(index)
+                    .with_error_code(count_error(meta, code))
+                    .with_error_message(Some(text(message)))
+                    .with_base_offset(-1);
+                parts.push(futures::future::ready(refusal).boxed());
+                continue;
+            }
             let bytes = records.len() as u64;
             let queued = ctx.storage.enqueue_append(&name, index, records).await;
+            refused |= queued.is_err();
             let traffic = ctx.traffic.clone();
             let topic = name.clone();
             parts.push(
@@ -117,7 +131,14 @@ pub async fn handle(
                 join_all(parts).await;
             }
         });
-        return Reply::Ready(None);
+        // A refusal closes the connection, the only way to tell the
+        // producer (Kafka does the same). A commit failing later cannot:
+        // by then the connection may carry other requests.
+        return if refused {
+            Reply::Close
+        } else {
+            Reply::Ready(None)
+        };
     }
     Reply::Later(
         async move {
@@ -139,3 +160,29 @@ pub async fn handle(
         .boxed(),
     )
 }
+
+/// The rules of the Produce request itself, before the topic's batch rules
+/// (which the storage checks): one batch per partition from v3 on, and zstd
+/// only from v7 (KIP-110), which clients that support zstd know to use.
+fn request_rule_broken(records: &[u8], api_version: i16) -> Option<(ErrorCode, String)> {
+    let mut found = sluice_protocol::batch::batches(records);
+    let first = found.next()?;
+    if found.next().is_some() {
+        return Some((
+            ErrorCode::InvalidRecord,
+            "a produce request may hold exactly one record batch per partition (Produce v3 and later); send the others in the next request".into(),
+        ));
+    }
+    if first.1.compression() == ZSTD && api_version < 7 {
+        return Some((
+            ErrorCode::UnsupportedCompressionType,
+            format!(
+                "zstd-compressed batches need Produce v7 or later; this request is v{api_version}"
+            ),
+        ));
+    }
+    None
+}
+
+/// The compression codec id of zstd in a batch's attributes.
+const ZSTD: i16 = 4;

@@ -1,0 +1,273 @@
+//! Kafka's rules on the shape of a request, in raw frames: a topic named
+//! twice in one admin request is refused once and left alone; DeleteTopics
+//! by topic id; a produce holds one batch per partition and zstd only from
+//! v7; a refused produce at acks=0 closes the connection.
+
+mod common;
+
+use bytes::Bytes;
+use common::{record_batch, Broker, RawClient};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::Compression;
+use uuid::Uuid;
+
+const INVALID_REQUEST: i16 = 42;
+const INVALID_RECORD: i16 = 87;
+const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+const UNKNOWN_TOPIC_ID: i16 = 100;
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.into()))
+}
+
+fn create(c: &mut RawClient, names: &[&str]) -> Vec<(String, i16, Option<String>)> {
+    let req = CreateTopicsRequest::default().with_topics(
+        names
+            .iter()
+            .map(|n| {
+                CreatableTopic::default()
+                    .with_name(name(n))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)
+            })
+            .collect(),
+    );
+    let ResponseKind::CreateTopics(r) =
+        c.request(ApiKey::CreateTopics, 7, RequestKind::CreateTopics(req))
+    else {
+        panic!("wrong response kind")
+    };
+    r.topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.to_string(),
+                t.error_code,
+                t.error_message.as_ref().map(|m| m.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// The topic's id and partition count, if it exists.
+fn describe(c: &mut RawClient, topic: &str) -> Option<(Uuid, usize)> {
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name(topic)))]));
+    let ResponseKind::Metadata(m) = c.request(ApiKey::Metadata, 12, RequestKind::Metadata(req))
+    else {
+        panic!("wrong response kind")
+    };
+    let t = &m.topics[0];
+    (t.error_code == 0).then_some((t.topic_id, t.partitions.len()))
+}
+
+fn delete(c: &mut RawClient, targets: Vec<DeleteTopicState>) -> DeleteTopicsResponse {
+    let req = DeleteTopicsRequest::default()
+        .with_topics(targets)
+        .with_timeout_ms(10_000);
+    let ResponseKind::DeleteTopics(r) =
+        c.request(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(req))
+    else {
+        panic!("wrong response kind")
+    };
+    r
+}
+
+fn by_name(n: &str) -> DeleteTopicState {
+    DeleteTopicState::default().with_name(Some(name(n)))
+}
+
+#[test]
+fn a_topic_named_twice_in_an_admin_request_is_refused_once_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+
+    // CreateTopics: the repeated name gets one INVALID_REQUEST and is not
+    // created; the other topic is.
+    let r = create(&mut c, &["twice", "once", "twice"]);
+    assert_eq!(r.len(), 2, "one entry per name: {r:?}");
+    let twice = r.iter().find(|t| t.0 == "twice").unwrap();
+    assert_eq!(twice.1, INVALID_REQUEST, "{r:?}");
+    assert!(twice.2.as_deref().unwrap().contains("more than once"));
+    assert_eq!(r.iter().find(|t| t.0 == "once").unwrap().1, 0);
+    assert_eq!(describe(&mut c, "twice"), None);
+    let (once_id, _) = describe(&mut c, "once").unwrap();
+
+    // CreatePartitions: neither growth happens.
+    let req = CreatePartitionsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(name("once"))
+                .with_count(3),
+            CreatePartitionsTopic::default()
+                .with_name(name("once"))
+                .with_count(4),
+        ]);
+    let ResponseKind::CreatePartitions(r) = c.request(
+        ApiKey::CreatePartitions,
+        3,
+        RequestKind::CreatePartitions(req),
+    ) else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(r.results.len(), 1, "{r:?}");
+    assert_eq!(r.results[0].error_code, INVALID_REQUEST);
+    assert_eq!(describe(&mut c, "once"), Some((once_id, 1)));
+
+    // DeleteTopics: not deleted. Nor is a topic named by name and id at once.
+    let r = delete(&mut c, vec![by_name("once"), by_name("once")]);
+    assert_eq!(r.responses.len(), 1, "{r:?}");
+    assert_eq!(r.responses[0].error_code, INVALID_REQUEST);
+    let both = by_name("once").with_topic_id(once_id);
+    let r = delete(&mut c, vec![both]);
+    assert_eq!(r.responses[0].error_code, INVALID_REQUEST);
+    assert!(describe(&mut c, "once").is_some());
+
+    // By id (v6): an unknown id is UNKNOWN_TOPIC_ID; a known one deletes
+    // the topic and names it.
+    let unknown = Uuid::from_u128(42);
+    let r = delete(
+        &mut c,
+        vec![DeleteTopicState::default().with_topic_id(unknown)],
+    );
+    assert_eq!(r.responses[0].error_code, UNKNOWN_TOPIC_ID);
+    assert_eq!(r.responses[0].topic_id, unknown);
+    let r = delete(
+        &mut c,
+        vec![DeleteTopicState::default().with_topic_id(once_id)],
+    );
+    assert_eq!(r.responses[0].error_code, 0, "{r:?}");
+    assert_eq!(
+        r.responses[0]
+            .name
+            .as_ref()
+            .map(|n| n.to_string())
+            .as_deref(),
+        Some("once")
+    );
+    assert_eq!(describe(&mut c, "once"), None);
+}
+
+/// Produces `records` to partition 0 of `topic` at `version` and `acks`;
+/// the partition's (error code, message), or `None` without a response.
+fn produce(
+    c: &mut RawClient,
+    topic: &str,
+    records: Bytes,
+    version: i16,
+    acks: i16,
+) -> Option<(i16, Option<String>)> {
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])]);
+    if acks == 0 {
+        let frame = c.frame(ApiKey::Produce, version, &RequestKind::Produce(req));
+        c.send_bytes(&frame);
+        return None;
+    }
+    let ResponseKind::Produce(r) = c.request(ApiKey::Produce, version, RequestKind::Produce(req))
+    else {
+        panic!("wrong response kind")
+    };
+    let p = &r.responses[0].partition_responses[0];
+    Some((
+        p.error_code,
+        p.error_message.as_ref().map(|m| m.to_string()),
+    ))
+}
+
+fn high_watermark(c: &mut RawClient, topic: &str) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let req = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+        .with_name(name(topic))
+        .with_partitions(vec![ListOffsetsPartition::default()
+            .with_partition_index(0)
+            .with_timestamp(-1)])]);
+    let ResponseKind::ListOffsets(r) =
+        c.request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(req))
+    else {
+        panic!("wrong response kind")
+    };
+    r.topics[0].partitions[0].offset
+}
+
+#[test]
+fn a_produce_holds_one_batch_per_partition_and_zstd_from_v7() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic("shapes", 1, &[]);
+
+    let one = record_batch(2, Compression::None);
+    let two = Bytes::from([one.clone(), record_batch(1, Compression::None)].concat());
+    let (code, message) = produce(&mut c, "shapes", two, 9, -1).unwrap();
+    assert_eq!(code, INVALID_RECORD);
+    assert!(message.unwrap().contains("one record batch per partition"));
+
+    let zstd = record_batch(2, Compression::Zstd);
+    // (Produce v6 has no error_message field.)
+    let (code, _) = produce(&mut c, "shapes", zstd.clone(), 6, -1).unwrap();
+    assert_eq!(code, UNSUPPORTED_COMPRESSION_TYPE);
+    assert_eq!(
+        high_watermark(&mut c, "shapes"),
+        0,
+        "nothing refused was written"
+    );
+    assert_eq!(produce(&mut c, "shapes", zstd, 7, -1).unwrap().0, 0);
+
+    // An old-format (magic 1) message set shorter than a v2 batch header
+    // is refused for its format, not as truncated.
+    let mut old = vec![0u8; 30];
+    old[11] = 18;
+    old[16] = 1;
+    let (code, message) = produce(&mut c, "shapes", old.into(), 9, -1).unwrap();
+    assert_eq!(code, INVALID_RECORD, "{message:?}");
+    assert!(message.unwrap().contains("magic 1"));
+    assert_eq!(high_watermark(&mut c, "shapes"), 2);
+}
+
+#[test]
+fn a_refused_produce_at_acks_0_closes_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic("quiet", 1, &[]);
+
+    // Accepted: no response, and the connection carries on.
+    produce(&mut c, "quiet", record_batch(1, Compression::None), 9, 0);
+    assert_eq!(high_watermark(&mut c, "quiet"), 1);
+
+    // Refused (unknown topic): the connection closes, the only way an
+    // acks=0 producer can learn of it.
+    produce(&mut c, "missing", record_batch(1, Compression::None), 9, 0);
+    assert!(c.is_closed(), "the broker closed the connection");
+
+    // Likewise for a refused batch, on a new connection.
+    let mut c = RawClient::connect(&broker.bootstrap());
+    let two = Bytes::from(
+        [
+            record_batch(1, Compression::None),
+            record_batch(1, Compression::None),
+        ]
+        .concat(),
+    );
+    produce(&mut c, "quiet", two, 9, 0);
+    assert!(c.is_closed());
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(high_watermark(&mut c, "quiet"), 1);
+}
