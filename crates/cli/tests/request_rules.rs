@@ -1,7 +1,11 @@
 //! Kafka's rules on the shape of a request, in raw frames: a topic named
 //! twice in one admin request is refused once and left alone; DeleteTopics
 //! by topic id; a produce holds one batch per partition and zstd only from
-//! v7; a refused produce at acks=0 closes the connection.
+//! v7; a refused produce at acks=0 closes the connection; config requests
+//! with repeated keys or resources, null values, APPEND to a non-list or an
+//! INT out of range; broker config names; ListOffsets of one partition
+//! twice or with a special timestamp its version does not know; Kafka's
+//! internal topic names.
 
 mod common;
 
@@ -270,4 +274,240 @@ fn a_refused_produce_at_acks_0_closes_the_connection() {
     assert!(c.is_closed());
     let mut c = RawClient::connect(&broker.bootstrap());
     assert_eq!(high_watermark(&mut c, "quiet"), 1);
+}
+
+/// One config operation: key, operation (0 SET, 1 DELETE, 2 APPEND,
+/// 3 SUBTRACT) and value.
+type ConfigOp<'a> = (&'a str, i8, Option<&'a str>);
+
+fn incremental(
+    c: &mut RawClient,
+    resources: Vec<(&str, Vec<ConfigOp>)>,
+) -> Vec<(i16, Option<String>)> {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let req = IncrementalAlterConfigsRequest::default().with_resources(
+        resources
+            .into_iter()
+            .map(|(topic, configs)| {
+                AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_string(topic.into()))
+                    .with_configs(
+                        configs
+                            .into_iter()
+                            .map(|(k, op, v)| {
+                                AlterableConfig::default()
+                                    .with_name(StrBytes::from_string(k.into()))
+                                    .with_config_operation(op)
+                                    .with_value(v.map(|v| StrBytes::from_string(v.into())))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect(),
+    );
+    let ResponseKind::IncrementalAlterConfigs(r) = c.request(
+        ApiKey::IncrementalAlterConfigs,
+        1,
+        RequestKind::IncrementalAlterConfigs(req),
+    ) else {
+        panic!("wrong response kind")
+    };
+    r.responses
+        .iter()
+        .map(|r| {
+            (
+                r.error_code,
+                r.error_message.as_ref().map(|m| m.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// A topic config's (value, source, type) as DescribeConfigs v4 gives it.
+fn described(c: &mut RawClient, topic: &str, key: &str) -> (String, i8, i8) {
+    let r = describe_configs(c, 2, topic);
+    let e = r.configs.iter().find(|e| e.name.as_str() == key).unwrap();
+    (
+        e.value.as_ref().unwrap().to_string(),
+        e.config_source,
+        e.config_type,
+    )
+}
+
+fn describe_configs(
+    c: &mut RawClient,
+    resource_type: i8,
+    name: &str,
+) -> describe_configs_response::DescribeConfigsResult {
+    let req = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.into())),
+    ]);
+    let ResponseKind::DescribeConfigs(r) = c.request(
+        ApiKey::DescribeConfigs,
+        4,
+        RequestKind::DescribeConfigs(req),
+    ) else {
+        panic!("wrong response kind")
+    };
+    r.results[0].clone()
+}
+
+#[test]
+fn config_requests_are_checked_as_kafka_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic("cfg", 1, &[]);
+
+    // A key twice in one resource, a resource twice, a null SET: refused
+    // as malformed, and nothing is set.
+    let r = incremental(
+        &mut c,
+        vec![(
+            "cfg",
+            vec![
+                ("retention.ms", 0, Some("1000")),
+                ("retention.ms", 0, Some("2000")),
+            ],
+        )],
+    );
+    assert_eq!(r[0].0, INVALID_REQUEST, "{r:?}");
+    let r = incremental(
+        &mut c,
+        vec![
+            ("cfg", vec![("retention.ms", 0, Some("1000"))]),
+            ("cfg", vec![("retention.bytes", 0, Some("1000"))]),
+        ],
+    );
+    assert_eq!(
+        r.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![INVALID_REQUEST, INVALID_REQUEST]
+    );
+    let r = incremental(&mut c, vec![("cfg", vec![("retention.ms", 0, None)])]);
+    assert_eq!(r[0].0, INVALID_REQUEST);
+    assert_eq!(
+        described(&mut c, "cfg", "retention.ms").1,
+        5,
+        "still the default"
+    );
+
+    // APPEND and SUBTRACT apply to lists only; an INT config holds 32 bits.
+    for op in [2, 3] {
+        let r = incremental(&mut c, vec![("cfg", vec![("retention.ms", op, Some("5"))])]);
+        assert_eq!(r[0].0, 40, "INVALID_CONFIG: {r:?}");
+        assert!(r[0].1.as_deref().unwrap().contains("not a list"));
+    }
+    assert_eq!(described(&mut c, "cfg", "retention.ms").1, 5);
+    let r = incremental(
+        &mut c,
+        vec![("cfg", vec![("max.message.bytes", 0, Some("3000000000"))])],
+    );
+    assert_eq!(r[0].0, 40, "{r:?}");
+    let r = incremental(
+        &mut c,
+        vec![("cfg", vec![("cleanup.policy", 2, Some("compact"))])],
+    );
+    assert_eq!(r[0].0, 0, "{r:?}");
+    // Kafka's types: LIST (7) and INT (3).
+    assert_eq!(
+        described(&mut c, "cfg", "cleanup.policy"),
+        ("delete,compact".to_string(), 1, 7)
+    );
+    assert_eq!(described(&mut c, "cfg", "max.message.bytes").2, 3);
+
+    // Broker configs: this broker by its id, cluster-wide defaults (none)
+    // by the empty name, any other name refused.
+    assert!(describe_configs(&mut c, 4, "1")
+        .configs
+        .iter()
+        .any(|e| e.name.as_str() == "broker.id"));
+    let all = describe_configs(&mut c, 4, "");
+    assert_eq!((all.error_code, all.configs.len()), (0, 0));
+    for other in ["2", "abc"] {
+        assert_eq!(
+            describe_configs(&mut c, 4, other).error_code,
+            INVALID_REQUEST
+        );
+    }
+}
+
+#[test]
+fn list_offsets_and_names_follow_kafka() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic("lo", 1, &[]);
+
+    let list = |c: &mut RawClient, version: i16, timestamps: &[i64]| -> Vec<i16> {
+        let req = ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name("lo"))
+            .with_partitions(
+                timestamps
+                    .iter()
+                    .map(|t| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(0)
+                            .with_timestamp(*t)
+                    })
+                    .collect(),
+            )]);
+        let ResponseKind::ListOffsets(r) =
+            c.request(ApiKey::ListOffsets, version, RequestKind::ListOffsets(req))
+        else {
+            panic!("wrong response kind")
+        };
+        r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.error_code)
+            .collect()
+    };
+    // One partition asked twice: both refused.
+    assert_eq!(
+        list(&mut c, 7, &[-1, -2]),
+        vec![INVALID_REQUEST, INVALID_REQUEST]
+    );
+    // Special timestamps from the version that knows them.
+    const UNSUPPORTED_VERSION: i16 = 35;
+    assert_eq!(list(&mut c, 6, &[-3]), vec![UNSUPPORTED_VERSION]);
+    assert_eq!(list(&mut c, 7, &[-3]), vec![0]);
+    assert_eq!(list(&mut c, 7, &[-4]), vec![UNSUPPORTED_VERSION]);
+    assert_eq!(list(&mut c, 8, &[-4]), vec![0]);
+    assert_eq!(list(&mut c, 8, &[-5]), vec![UNSUPPORTED_VERSION]);
+
+    // Kafka's internal topic names cannot be created, by CreateTopics or by
+    // Metadata's auto-creation.
+    let r = create(&mut c, &["__consumer_offsets", "__cluster_metadata"]);
+    assert!(
+        r.iter().all(|t| t.1 == 17),
+        "INVALID_TOPIC_EXCEPTION: {r:?}"
+    );
+    assert!(r[0].2.as_deref().unwrap().contains("internal"));
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name("__transaction_state")))]));
+    let ResponseKind::Metadata(m) = c.request(ApiKey::Metadata, 12, RequestKind::Metadata(req))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_ne!(m.topics[0].error_code, 0);
+    assert_eq!(describe(&mut c, "__transaction_state"), None);
+    // An invalid name is INVALID_TOPIC_EXCEPTION even without auto-creation.
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default(
+        )
+        .with_name(Some(name("bad name")))]));
+    let ResponseKind::Metadata(m) = c.request(ApiKey::Metadata, 12, RequestKind::Metadata(req))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(m.topics[0].error_code, 17);
 }

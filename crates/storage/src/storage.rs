@@ -367,6 +367,11 @@ impl Storage {
         validate_only: bool,
     ) -> Result<Option<Arc<Topic>>> {
         validate_topic_name(name)?;
+        if INTERNAL_TOPICS.contains(&name) {
+            return Err(StorageError::InvalidTopic(format!(
+                "`{name}` is the name of a topic internal to Kafka; Sluice keeps what it holds in its catalog, so it cannot be created"
+            )));
+        }
         if partitions < 1 {
             return Err(StorageError::InvalidPartitions(format!(
                 "number of partitions must be at least 1, got {partitions}"
@@ -963,6 +968,16 @@ fn producers_by_partition(rows: Vec<ProducerStateRow>) -> BTreeMap<i32, Vec<Prod
     }
     by_partition
 }
+
+/// Kafka's internal topics. Sluice keeps their contents (cluster metadata,
+/// group offsets, transaction state) in the catalog; a user topic by one of
+/// these names would look like Kafka's to tools while holding nothing of it.
+const INTERNAL_TOPICS: [&str; 4] = [
+    "__cluster_metadata",
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
 
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<()> {

@@ -11,6 +11,10 @@ use crate::error::{Result, StorageError};
 pub enum Kind {
     /// A signed 64-bit number, with the smallest value allowed.
     Long(i64),
+    /// A signed 32-bit number (Kafka's INT), with the smallest value allowed.
+    Int(i32),
+    /// A comma-separated list of words from a fixed set, each at most once.
+    List(&'static [&'static str]),
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
     Bool,
@@ -49,7 +53,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def(
         "cleanup.policy",
         "delete",
-        Kind::Choice(&["delete", "compact", "compact,delete", "delete,compact"]),
+        Kind::List(&["delete", "compact"]),
         "Retention policy: delete old data, or compact to the latest value per key.",
     ),
     def(
@@ -85,7 +89,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def(
         "index.interval.bytes",
         "4096",
-        Kind::Long(0),
+        Kind::Int(0),
         "Accepted for compatibility.",
     ),
     def(
@@ -97,7 +101,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def(
         "max.message.bytes",
         "1048588",
-        Kind::Long(0),
+        Kind::Int(0),
         "Largest record batch size allowed, after compression.",
     ),
     def(
@@ -133,7 +137,7 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def(
         "min.insync.replicas",
         "1",
-        Kind::Long(1),
+        Kind::Int(1),
         "Durability comes from the object store and catalog; accepted for compatibility.",
     ),
     def(
@@ -157,13 +161,13 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     def(
         "segment.bytes",
         "1073741824",
-        Kind::Long(14),
+        Kind::Int(14),
         "Accepted for compatibility; Sluice stores data in group-commit objects.",
     ),
     def(
         "segment.index.bytes",
         "10485760",
-        Kind::Long(4),
+        Kind::Int(4),
         "Accepted for compatibility.",
     ),
     def(
@@ -207,6 +211,27 @@ pub fn validate(name: &str, value: &str) -> Result<String> {
             if n < min {
                 return Err(bad(format!("must be at least {min}")));
             }
+        }
+        Kind::Int(min) => {
+            let n: i32 = v
+                .parse()
+                .map_err(|_| bad(format!("expected a whole number up to {}", i32::MAX)))?;
+            if n < min {
+                return Err(bad(format!("must be at least {min}")));
+            }
+        }
+        Kind::List(items) => {
+            let mut out: Vec<&str> = Vec::new();
+            for given in v.split(',').map(str::trim) {
+                let item = items
+                    .iter()
+                    .find(|i| i.eq_ignore_ascii_case(given))
+                    .ok_or_else(|| bad(format!("expected a list of {}", items.join(", "))))?;
+                if !out.contains(item) {
+                    out.push(item);
+                }
+            }
+            return Ok(out.join(","));
         }
         Kind::Choice(options) => {
             let normalized: String = v.split(',').map(str::trim).collect::<Vec<_>>().join(",");

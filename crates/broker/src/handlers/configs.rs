@@ -1,7 +1,7 @@
 //! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics
 //! (and a read-only view of the broker's configs).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::ErrorCode;
-use sluice_storage::topic_config::{Kind, TopicConfig, TOPIC_CONFIGS};
+use sluice_storage::topic_config::{definition, Kind, TopicConfig, TOPIC_CONFIGS};
 use sluice_storage::StorageError;
 
 use sluice_tenancy::acl::{Operation, ResourceType};
@@ -40,8 +40,10 @@ fn config_type(kind: Kind) -> i8 {
         Kind::Bool => 1,
         Kind::Text => 2,
         Kind::Choice(_) => 2,
+        Kind::Int(_) => 3,
         Kind::Long(_) => 5,
         Kind::Ratio => 6,
+        Kind::List(_) => 7,
     }
 }
 
@@ -109,6 +111,15 @@ pub fn describe(
                         result.with_error_code(code).with_error_message(message)
                     }
                 },
+                // The empty name asks for the cluster-wide dynamic
+                // defaults, of which Sluice has none.
+                BROKER if r.resource_name.is_empty() => result.with_configs(vec![]),
+                BROKER if r.resource_name.as_str() != ctx.config.node_id.to_string() => result
+                    .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                    .with_error_message(Some(text(format!(
+                        "unexpected broker id `{}`: this broker is {}; use its id, or an empty name for cluster-wide defaults",
+                        r.resource_name, ctx.config.node_id
+                    )))),
                 BROKER => {
                     let configs = broker_configs(ctx)
                         .into_iter()
@@ -200,6 +211,47 @@ fn may_alter<'a>(
     Ok(())
 }
 
+/// The resources an alter request names more than once; Kafka refuses
+/// every entry of such a resource.
+fn repeated_resources<'a>(resources: impl Iterator<Item = (i8, &'a str)>) -> HashSet<(i8, String)> {
+    let mut seen = HashSet::new();
+    resources
+        .filter(|(t, n)| !seen.insert((*t, n.to_string())))
+        .map(|(t, n)| (t, n.to_string()))
+        .collect()
+}
+
+/// Kafka's checks of one resource of an alter request, before anything
+/// else (its `ConfigAdminManager.preprocess`): the resource is named once,
+/// each config key at most once, and no config is set to null.
+fn malformed<'a>(
+    repeated: &HashSet<(i8, String)>,
+    resource: (i8, &str),
+    configs: impl Iterator<Item = (&'a str, bool)>,
+) -> Option<String> {
+    if repeated.contains(&(resource.0, resource.1.to_string())) {
+        return Some(format!(
+            "`{}` appears more than once in the request; each resource must appear at most once",
+            resource.1
+        ));
+    }
+    let mut keys = HashSet::new();
+    for (key, null_set) in configs {
+        if !keys.insert(key) {
+            return Some(format!(
+                "`{key}` appears more than once for `{}`; set each config once",
+                resource.1
+            ));
+        }
+        if null_set {
+            return Some(format!(
+                "a null value is not supported for `{key}`; delete the config to return it to its default"
+            ));
+        }
+    }
+    None
+}
+
 /// AlterConfigs replaces a topic's whole set of explicit configs.
 pub async fn alter(
     ctx: &Arc<BrokerContext>,
@@ -207,11 +259,30 @@ pub async fn alter(
     req: AlterConfigsRequest,
     meta: RequestMeta,
 ) -> AlterConfigsResponse {
+    let repeated = repeated_resources(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        if let Some(message) = malformed(
+            &repeated,
+            (r.resource_type, &r.resource_name),
+            r.configs
+                .iter()
+                .map(|c| (c.name.as_str(), c.value.is_none())),
+        ) {
+            responses.push(
+                response
+                    .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                    .with_error_message(Some(text(message))),
+            );
+            continue;
+        }
         let set = r
             .configs
             .iter()
@@ -244,11 +315,31 @@ pub async fn incremental_alter(
     req: IncrementalAlterConfigsRequest,
     meta: RequestMeta,
 ) -> IncrementalAlterConfigsResponse {
+    let repeated = repeated_resources(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let response = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        if let Some(message) = malformed(
+            &repeated,
+            (r.resource_type, &r.resource_name),
+            r.configs.iter().map(|c| {
+                let sets = c.config_operation == 0;
+                (c.name.as_str(), sets && c.value.is_none())
+            }),
+        ) {
+            responses.push(
+                response
+                    .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
+                    .with_error_message(Some(text(message))),
+            );
+            continue;
+        }
         // Deletions return a config to its default; only values set are checked.
         let set = r
             .configs
@@ -322,6 +413,20 @@ fn apply_ops(
                 configs.remove(name);
             }
             2 | 3 => {
+                let verb = if *op == 2 { "APPEND" } else { "SUBTRACT" };
+                match definition(name) {
+                    Some(d) if matches!(d.kind, Kind::List(_)) => {}
+                    Some(_) => {
+                        return Err(StorageError::InvalidConfig(format!(
+                            "cannot {verb} to `{name}`: it is not a list (APPEND and SUBTRACT apply to list configs such as cleanup.policy); use SET"
+                        )))
+                    }
+                    None => {
+                        return Err(StorageError::InvalidConfig(format!(
+                            "unknown topic config `{name}`"
+                        )))
+                    }
+                }
                 let mut items = list(&configs);
                 let given: Vec<String> = value
                     .as_deref()
@@ -387,5 +492,11 @@ mod tests {
             Some("compact")
         );
         assert!(apply_ops(&current, &[("x".into(), 9, None)]).is_err());
+        for op in [2, 3] {
+            let e = apply_ops(&current, &[("retention.ms".into(), op, Some("5".into()))])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a list"), "{e}");
+        }
     }
 }

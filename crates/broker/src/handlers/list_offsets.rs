@@ -3,6 +3,7 @@
 //! The codec refuses to encode fields a version lacks, so fields newer than
 //! the request's version stay at their defaults.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_offsets_response::{
@@ -23,15 +24,37 @@ pub async fn handle(
     req: ListOffsetsRequest,
     meta: RequestMeta,
 ) -> ListOffsetsResponse {
+    // A partition asked for twice gets INVALID_REQUEST both times, as in
+    // Kafka (its answers are collected by partition).
+    let mut seen = HashSet::new();
+    let repeated: HashSet<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
+        .filter(|k| !seen.insert(k.clone()))
+        .collect();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         let allowed = can_describe_topic(ctx, session, &t.name);
         for p in t.partitions {
             let r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-            if !allowed {
+            let refused = if repeated.contains(&(t.name.to_string(), p.partition_index)) {
+                Some(ErrorCode::InvalidRequest)
+            } else if !allowed {
+                Some(ErrorCode::TopicAuthorizationFailed)
+            } else if min_version(p.timestamp) > meta.api_version {
+                Some(ErrorCode::UnsupportedVersion)
+            } else {
+                None
+            };
+            if let Some(code) = refused {
                 partitions.push(
-                    r.with_error_code(count_error(meta, ErrorCode::TopicAuthorizationFailed))
+                    r.with_error_code(count_error(meta, code))
                         .with_offset(-1)
                         .with_timestamp(-1),
                 );
@@ -65,4 +88,19 @@ pub async fn handle(
         );
     }
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The first ListOffsets version that knows a special timestamp: max
+/// timestamp (-3) from v7, earliest local (-4) from v8, latest tiered (-5)
+/// from v9, earliest pending upload (-6) from v11 (KIP-734, KIP-405,
+/// KIP-1005, KIP-1023). An older request carrying one is refused with
+/// UNSUPPORTED_VERSION, as Kafka does.
+fn min_version(timestamp: i64) -> i16 {
+    match timestamp {
+        -3 => 7,
+        -4 => 8,
+        -5 => 9,
+        -6 => 11,
+        _ => 0,
+    }
 }

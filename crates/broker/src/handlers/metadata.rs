@@ -148,11 +148,13 @@ async fn topic_metadata(
     if let Ok(t) = storage.topic(name) {
         return describe(ctx, &t, ops);
     }
-    if !may_create {
-        return unknown(ErrorCode::UnknownTopicOrPartition);
-    }
+    // An invalid name is reported as such whether or not it could be
+    // created, as Kafka does.
     if sluice_storage::storage::validate_topic_name(name).is_err() {
         return unknown(ErrorCode::InvalidTopicException);
+    }
+    if !may_create {
+        return unknown(ErrorCode::UnknownTopicOrPartition);
     }
     match storage
         .create_topic(
