@@ -29,6 +29,53 @@ pub fn authorize(
     outcome
 }
 
+/// What Kafka reports when authorized operations were not requested.
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+/// Kafka's bit set of the operations the session may do on a topic or the
+/// cluster (those Kafka defines for that resource type), for the
+/// `authorized_operations` fields of Metadata and DescribeCluster.
+pub fn authorized_operations(
+    ctx: &BrokerContext,
+    session: &Session,
+    resource_type: ResourceType,
+    name: &str,
+) -> i32 {
+    use Operation as O;
+    let operations: &[Operation] = match resource_type {
+        ResourceType::Cluster => &[
+            O::Create,
+            O::ClusterAction,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+            O::IdempotentWrite,
+            O::Alter,
+            O::Describe,
+        ],
+        _ => &[
+            O::Read,
+            O::Write,
+            O::Create,
+            O::Delete,
+            O::Alter,
+            O::Describe,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+        ],
+    };
+    operations
+        .iter()
+        // Asked, not attempted: not counted as denials.
+        .filter(|op| {
+            session.principal.as_ref().is_some_and(|p| {
+                ctx.tenancy
+                    .authorize(p, &session.host(), **op, resource_type, name)
+                    .is_ok()
+            })
+        })
+        .fold(0, |bits, op| bits | (1 << op.code()))
+}
+
 /// Authorization on the cluster resource.
 pub fn authorize_cluster(
     ctx: &BrokerContext,

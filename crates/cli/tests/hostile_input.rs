@@ -49,13 +49,31 @@ fn api_versions_and_refused_versions() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(&dir.path().join("data"), &[]);
     let mut c = RawClient::connect(&broker.bootstrap());
+    // v3+ names the client; a malformed name is refused (KIP-511).
     let ResponseKind::ApiVersions(v) = c.request(
         ApiKey::ApiVersions,
         3,
-        RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("sw eep!"))
+                .with_client_software_version(StrBytes::from_static_str("1.0")),
+        ),
     ) else {
         panic!()
     };
+    assert_eq!((v.error_code, v.api_keys.len()), (42, 0), "INVALID_REQUEST");
+    let ResponseKind::ApiVersions(v) = c.request(
+        ApiKey::ApiVersions,
+        3,
+        RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("raw-test"))
+                .with_client_software_version(StrBytes::from_static_str("1.0")),
+        ),
+    ) else {
+        panic!()
+    };
+    assert_eq!(v.error_code, 0);
     let produce = v
         .api_keys
         .iter()

@@ -5,7 +5,8 @@
 //! with repeated keys or resources, null values, APPEND to a non-list or an
 //! INT out of range; broker config names; ListOffsets of one partition
 //! twice or with a special timestamp its version does not know; Kafka's
-//! internal topic names.
+//! internal topic names; DescribeCluster's endpoint types and the cluster's
+//! authorized operations.
 
 mod common;
 
@@ -510,4 +511,55 @@ fn list_offsets_and_names_follow_kafka() {
         panic!("wrong response kind")
     };
     assert_eq!(m.topics[0].error_code, 17);
+}
+
+#[test]
+fn cluster_requests_follow_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    let cluster = |c: &mut RawClient, endpoint_type: i8, ops: bool| {
+        let req = DescribeClusterRequest::default()
+            .with_endpoint_type(endpoint_type)
+            .with_include_cluster_authorized_operations(ops);
+        let ResponseKind::DescribeCluster(r) = c.request(
+            ApiKey::DescribeCluster,
+            1,
+            RequestKind::DescribeCluster(req),
+        ) else {
+            panic!("wrong response kind")
+        };
+        r
+    };
+    // Every cluster operation Kafka defines (CREATE, ALTER, DESCRIBE,
+    // CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE) is
+    // allowed on an open broker.
+    let all_cluster_ops: i32 = [5, 7, 8, 9, 10, 11, 12].iter().map(|b| 1 << b).sum();
+    let r = cluster(&mut c, 1, true);
+    assert_eq!((r.error_code, r.brokers.len()), (0, 1));
+    assert_eq!(r.cluster_authorized_operations, all_cluster_ops);
+    assert_eq!(
+        cluster(&mut c, 1, false).cluster_authorized_operations,
+        i32::MIN
+    );
+    // KIP-919: a broker endpoint asked for controllers, or for an unknown
+    // endpoint type.
+    let r = cluster(&mut c, 2, false);
+    assert_eq!(r.error_code, 114, "MISMATCHED_ENDPOINT_TYPE");
+    assert!(r.error_message.is_some());
+    assert_eq!(
+        cluster(&mut c, 5, false).error_code,
+        115,
+        "UNSUPPORTED_ENDPOINT_TYPE"
+    );
+
+    // Metadata v8-10 also answers the cluster's operations when asked.
+    let req = MetadataRequest::default()
+        .with_topics(Some(vec![]))
+        .with_include_cluster_authorized_operations(true);
+    let ResponseKind::Metadata(m) = c.request(ApiKey::Metadata, 10, RequestKind::Metadata(req))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(m.cluster_authorized_operations, all_cluster_ops);
 }

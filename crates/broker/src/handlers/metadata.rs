@@ -12,15 +12,14 @@ use sluice_protocol::ErrorCode;
 use sluice_storage::storage::Topic;
 use uuid::Uuid;
 
-use sluice_tenancy::acl::{Operation, ResourceType};
+use sluice_tenancy::acl::{ResourceType, CLUSTER_NAME};
 
 use super::{count_error, text, RequestMeta};
-use crate::authz::can_describe_topic;
+use crate::authz::{authorized_operations, can_describe_topic};
 use crate::context::BrokerContext;
 use crate::session::Session;
 
-/// What Kafka reports when authorized operations were not requested.
-pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+pub use crate::authz::OPERATIONS_NOT_REQUESTED;
 
 pub async fn handle(
     ctx: &Arc<BrokerContext>,
@@ -31,7 +30,7 @@ pub async fn handle(
     let storage = &ctx.storage;
     let ops = |topic: &str| {
         if req.include_topic_authorized_operations {
-            authorized_operations(ctx, session, topic)
+            authorized_operations(ctx, session, ResourceType::Topic, topic)
         } else {
             OPERATIONS_NOT_REQUESTED
         }
@@ -70,7 +69,13 @@ pub async fn handle(
                             out.push(
                                 MetadataResponseTopic::default()
                                     .with_error_code(count_error(meta, ErrorCode::UnknownTopicId))
-                                    .with_topic_id(r.topic_id),
+                                    .with_topic_id(r.topic_id)
+                                    // Nullable from v12, as Kafka sends it.
+                                    .with_name(if meta.api_version >= 12 {
+                                        None
+                                    } else {
+                                        Some(TopicName(StrBytes::default()))
+                                    }),
                             );
                             continue;
                         }
@@ -103,33 +108,15 @@ pub async fn handle(
             .with_port(l.advertised_port)])
         .with_cluster_id(Some(text(c.cluster_id.clone())))
         .with_controller_id(BrokerId(c.node_id))
-        .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED)
+        // Asked for in v8-10 only; later versions use DescribeCluster.
+        .with_cluster_authorized_operations(
+            if req.include_cluster_authorized_operations && (8..=10).contains(&meta.api_version) {
+                authorized_operations(ctx, session, ResourceType::Cluster, CLUSTER_NAME)
+            } else {
+                OPERATIONS_NOT_REQUESTED
+            },
+        )
         .with_topics(topics)
-}
-
-/// Kafka's bit set of the operations the session may do on a topic.
-fn authorized_operations(ctx: &BrokerContext, session: &Session, topic: &str) -> i32 {
-    use Operation as O;
-    [
-        O::Read,
-        O::Write,
-        O::Create,
-        O::Delete,
-        O::Alter,
-        O::Describe,
-        O::DescribeConfigs,
-        O::AlterConfigs,
-    ]
-    .into_iter()
-    // Asked, not attempted: not counted as denials.
-    .filter(|op| {
-        session.principal.as_ref().is_some_and(|p| {
-            ctx.tenancy
-                .authorize(p, &session.host(), *op, ResourceType::Topic, topic)
-                .is_ok()
-        })
-    })
-    .fold(0, |bits, op| bits | (1 << op.code()))
 }
 
 async fn topic_metadata(

@@ -173,7 +173,7 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
             configs::incremental_alter(ctx, session_ref, r, meta).await,
         )),
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(
-            describe_cluster::handle(ctx, session_ref, r),
+            describe_cluster::handle(ctx, session_ref, r, meta),
         )),
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(ctx, session_ref, r, meta).await,

@@ -34,6 +34,7 @@ pub async fn handle(
                 .with_error_message(Some(text(format!(
                     "acks={acks} is not valid; use 0, 1 or -1 (all)"
                 ))))
+                .with_base_offset(-1)
         };
         let topics = req
             .topic_data
