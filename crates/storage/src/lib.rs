@@ -11,14 +11,17 @@
 //!   sequence gaps and fenced epochs.
 //! - [`commit`]: the group commit that sequences offsets, writes one object
 //!   for many partitions and commits it to the catalog under the leader epoch.
+//! - [`merge`]: copies the chunks of many small objects into one larger
+//!   object and swaps their index rows.
 //! - [`storage`]: the service the broker calls: topics, append, read, list
-//!   offsets, retention and garbage collection.
+//!   offsets, retention, merging and garbage collection.
 
 pub mod cache;
 pub mod catalog;
 pub mod chunk_reader;
 pub mod commit;
 pub mod error;
+pub mod merge;
 pub mod objects;
 pub mod partition;
 pub mod producer;

@@ -103,8 +103,11 @@ pub struct PartitionLog {
     hw_tx: watch::Sender<i64>,
     /// The last page of consecutive chunks read from the catalog's index:
     /// a consumer reading old data finds its next chunks here rather than
-    /// in a catalog query per fetch. Committed chunks never change, and a
-    /// read checks the log start before it looks here.
+    /// in a catalog query per fetch. A read checks the log start before it
+    /// looks here. A merge moves committed chunks to a new object: it
+    /// drops the page, and the old objects outlive a page cached just
+    /// before by the collection grace period; past that, a read that fails
+    /// reads the index again.
     chunk_page: Mutex<Arc<[ChunkRow]>>,
 }
 
@@ -209,6 +212,12 @@ impl PartitionLog {
             .clone();
         let i = chunk_holding(&page, offset);
         (i < page.len() && page[i].base_offset <= offset).then_some((page, i))
+    }
+
+    /// Drops the cached page of the chunk index (after a merge replaced
+    /// its rows, or a read through it failed).
+    pub fn forget_chunk_page(&self) {
+        self.cache_chunk_page(Arc::from([]));
     }
 
     /// Remembers a page of consecutive chunks read from the catalog.

@@ -587,6 +587,32 @@ impl Storage {
         offset: i64,
         max_bytes: usize,
     ) -> Result<ReadResult> {
+        match self
+            .read_through(topic, partition, offset, max_bytes, true)
+            .await
+        {
+            // The partition's cached index page may be older than a merge
+            // whose copied objects are gone by now: once more, from the
+            // catalog.
+            Err(StorageError::Objects(e)) => {
+                tracing::debug!(topic, partition, offset, error = %e, "object read failed; reading the index again");
+                self.read_through(topic, partition, offset, max_bytes, false)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// [`Storage::read`], with or without the partition's cached page of
+    /// the chunk index.
+    async fn read_through(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+        cached_index: bool,
+    ) -> Result<ReadResult> {
         let log = self.partition(topic, partition)?;
         let Offsets {
             log_start,
@@ -618,6 +644,9 @@ impl Storage {
         // Cold read through the catalog's index and the object store, a
         // page of chunks at a time, a few pages at most (each chunk is an
         // object read, and the consumer can fetch again).
+        if !cached_index {
+            log.forget_chunk_page();
+        }
         let (mut page, mut at) = self.chunk_page(&log, offset).await?;
         let mut next = offset;
         let mut pages = 1;
@@ -786,6 +815,9 @@ impl Storage {
             if let Err(e) = s.apply_retention().await {
                 tracing::warn!(error = %e, "retention pass failed");
             }
+            if let Err(e) = s.merge_small_objects().await {
+                tracing::warn!(error = %e, "merging small objects failed");
+            }
             if let Err(e) = s.collect_objects().await {
                 tracing::warn!(error = %e, "object collection failed");
             }
@@ -912,6 +944,31 @@ impl Storage {
                 return Ok(start);
             }
         }
+    }
+
+    /// Merges small objects if enough wait (see [`crate::merge`]). The
+    /// partitions whose index rows changed forget their cached index page,
+    /// so that reads find the merged chunks before the old objects go.
+    pub async fn merge_small_objects(&self) -> Result<Option<crate::merge::Merged>> {
+        let merged =
+            crate::merge::merge_small_objects(&*self.catalog, &self.objects, &self.owner).await?;
+        if let Some(m) = &merged {
+            for topic in self.topics() {
+                for log in topic.partitions() {
+                    if m.partitions.contains(&(topic.id, log.partition)) {
+                        log.forget_chunk_page();
+                    }
+                }
+            }
+            tracing::info!(
+                objects = m.objects,
+                chunks_before = m.chunks_before,
+                chunks_after = m.chunks_after,
+                bytes = m.bytes,
+                "merged small objects"
+            );
+        }
+        Ok(merged)
     }
 
     /// Deletes objects no chunk refers to any more, and prepared objects

@@ -259,3 +259,84 @@ async fn cold_reads_walk_the_chunk_index_past_one_page() {
     let r = s.read("many", 0, 0, 1).await.unwrap();
     assert_eq!(r.batches.len(), 1);
 }
+
+/// Every batch of a partition from offset 0, as one byte string.
+async fn all_bytes(s: &Storage, topic: &str, partition: i32) -> Vec<u8> {
+    s.read(topic, partition, 0, 64 << 20)
+        .await
+        .unwrap()
+        .batches
+        .concat()
+}
+
+#[tokio::test]
+async fn small_objects_are_merged_and_read_back_the_same() {
+    let (dir, s) = with_topic("small", 2).await;
+    let now = sluice_storage::now_ms();
+    // One commit, so one object, per append.
+    for i in 0..40 {
+        s.append("small", i % 2, batch(1 + i % 3, now))
+            .await
+            .unwrap();
+        if i == 9 {
+            assert_eq!(
+                s.merge_small_objects().await.unwrap(),
+                None,
+                "ten young objects are not worth a merge yet"
+            );
+        }
+    }
+    assert_eq!(object_files(dir.path()), 40);
+    let before = [
+        all_bytes(&s, "small", 0).await,
+        all_bytes(&s, "small", 1).await,
+    ];
+    let topic_id = s.topic("small").unwrap().id;
+    let old_page = s.catalog().chunks_from(topic_id, 0, 0, 100).await.unwrap();
+    assert_eq!(old_page.len(), 20);
+
+    let m = s.merge_small_objects().await.unwrap().expect("a merge");
+    assert_eq!(
+        (m.objects, m.chunks_before, m.chunks_after),
+        (40, 40, 2),
+        "each partition's chunks become one"
+    );
+    // The copied objects go once nothing refers to them (grace is 0 here:
+    // the first pass marks, the second deletes).
+    s.collect_objects().await.unwrap();
+    s.collect_objects().await.unwrap();
+    assert_eq!(object_files(dir.path()), 1);
+    for p in 0..2 {
+        assert_eq!(
+            all_bytes(&s, "small", p).await,
+            before[p as usize],
+            "partition {p}"
+        );
+        // From inside the merged chunk: the batch holding offset 7 first.
+        let r = s.read("small", p, 7, 64 << 20).await.unwrap();
+        let first = sluice_protocol::batch::parse_header(&r.batches[0]).unwrap();
+        assert!(
+            first.base_offset <= 7 && first.last_offset() >= 7,
+            "{first:?}"
+        );
+    }
+    // Cold, after a restart; and nothing more to merge.
+    let s = reopen(s, dir.path()).await;
+    for p in 0..2 {
+        assert_eq!(all_bytes(&s, "small", p).await, before[p as usize]);
+    }
+    // A read through an index page cached before the merge (and chunks not
+    // in the read cache: this is a new process) finds its objects gone and
+    // reads the index again.
+    let s = reopen(s, dir.path()).await;
+    s.partition("small", 0)
+        .unwrap()
+        .cache_chunk_page(old_page.into());
+    assert_eq!(all_bytes(&s, "small", 0).await, before[0]);
+    assert_eq!(s.merge_small_objects().await.unwrap(), None);
+    // Offsets stay dense across the merged chunks: the next append lands
+    // right after them.
+    let end = s.offset_at("small", 0, LATEST).await.unwrap().offset;
+    let next = s.append("small", 0, batch(1, now)).await.unwrap();
+    assert_eq!(next.0.base_offset, end);
+}

@@ -379,6 +379,173 @@ pub async fn run(catalog: &dyn Catalog) {
 
     producer_ids(catalog).await;
     producer_state(catalog, salt + 500).await;
+    merges(catalog, salt + 700).await;
+}
+
+/// Merges: small objects are listed oldest first, their chunks found, and
+/// a merge swaps the rows only if every replaced row is still there.
+async fn merges(catalog: &dyn Catalog, salt: i64) {
+    let topic = TopicRow {
+        id: salt + 1,
+        name: format!("merges-{salt}"),
+        uuid: [9; 16],
+        partitions: 2,
+        configs: BTreeMap::new(),
+        created_ms: 0,
+    };
+    catalog.create_topic(&topic, "m0").await.unwrap();
+    let epoch = catalog.take_over(topic.id, "m1", None).await.unwrap()[0].leader_epoch;
+    // Three commits: partition 0 in each, partition 1 in the second.
+    let (o1, o2, o3) = (salt + 10, salt + 11, salt + 12);
+    let commits = [
+        (o1, vec![chunk(topic.id, 0, 0, 9, 100, o1)]),
+        (
+            o2,
+            vec![
+                chunk(topic.id, 0, 10, 19, 300, o2),
+                chunk(topic.id, 1, 0, 4, 200, o2),
+            ],
+        ),
+        (o3, vec![chunk(topic.id, 0, 20, 24, 150, o3)]),
+    ];
+    for (id, chunks) in &commits {
+        catalog
+            .register_object(&ObjectRow {
+                created_ms: *id,
+                ..object(*id, "m1", i64::MAX)
+            })
+            .await
+            .unwrap();
+        let c = Commit {
+            object_id: *id,
+            object_size: 500,
+            partitions: chunks
+                .iter()
+                .map(|&chunk| PartitionCommit {
+                    leader_epoch: epoch,
+                    chunk,
+                })
+                .collect(),
+            producers: vec![],
+            next_object: None,
+        };
+        assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+    }
+    let small: Vec<i64> = catalog
+        .small_objects(1000, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.id >= o1 && o.id <= o3)
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        small,
+        vec![o1, o2, o3],
+        "committed small objects, oldest first"
+    );
+    assert!(
+        !catalog
+            .small_objects(500, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.id == o1),
+        "only objects under the size"
+    );
+    let found = catalog.chunks_in_objects(&[o1, o2]).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| (c.partition, c.base_offset, c.object_id))
+            .collect::<Vec<_>>(),
+        vec![(0, 0, o1), (0, 10, o2), (1, 0, o2)]
+    );
+
+    // Merge o1 and o2: partition 0's two chunks become one.
+    let merged_id = salt + 20;
+    catalog
+        .register_object(&object(merged_id, "m1", i64::MAX))
+        .await
+        .unwrap();
+    let merge = Merge {
+        object_id: merged_id,
+        object_size: 600,
+        replaced: found.clone(),
+        merged: vec![
+            ChunkRow {
+                byte_start: 0,
+                byte_len: 200,
+                max_timestamp: 300,
+                ..chunk(topic.id, 0, 0, 19, 300, merged_id)
+            },
+            ChunkRow {
+                byte_start: 200,
+                ..chunk(topic.id, 1, 0, 4, 200, merged_id)
+            },
+        ],
+    };
+    assert!(catalog.merge_chunks(&merge).await.unwrap());
+    assert!(catalog.object_committed(merged_id).await.unwrap());
+    let p0 = catalog.chunks_from(topic.id, 0, 12, 10).await.unwrap();
+    assert_eq!(
+        p0.iter()
+            .map(|c| (c.base_offset, c.last_offset, c.object_id))
+            .collect::<Vec<_>>(),
+        vec![(0, 19, merged_id), (20, 24, o3)],
+        "the merged chunk holds offset 12, then the next one follows"
+    );
+    assert_eq!(
+        catalog.partition_bytes(topic.id, 0).await.unwrap(),
+        200 + 50,
+        "the index counts the merged bytes"
+    );
+    assert!(catalog
+        .chunks_in_objects(&[o1, o2])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The same merge again: its rows are gone, so nothing changes, and its
+    // object stays prepared.
+    let again = salt + 21;
+    catalog
+        .register_object(&object(again, "m1", i64::MAX))
+        .await
+        .unwrap();
+    let stale = Merge {
+        object_id: again,
+        merged: merge
+            .merged
+            .iter()
+            .map(|c| ChunkRow {
+                object_id: again,
+                ..*c
+            })
+            .collect(),
+        ..merge.clone()
+    };
+    assert!(!catalog.merge_chunks(&stale).await.unwrap());
+    assert!(!catalog.object_committed(again).await.unwrap());
+    assert_eq!(
+        catalog.chunks_from(topic.id, 0, 0, 10).await.unwrap()[0].object_id,
+        merged_id
+    );
+    // A merge whose rows are there but whose object is not prepared (it
+    // expired and was claimed) changes nothing either.
+    let unregistered = Merge {
+        object_id: salt + 22,
+        replaced: catalog.chunks_in_objects(&[o3]).await.unwrap(),
+        merged: vec![chunk(topic.id, 0, 20, 24, 150, salt + 22)],
+        object_size: 50,
+    };
+    assert!(!catalog.merge_chunks(&unregistered).await.unwrap());
+    assert_eq!(
+        catalog.chunks_in_objects(&[o3]).await.unwrap().len(),
+        1,
+        "rolled back"
+    );
+    catalog.delete_topic(topic.id).await.unwrap();
 }
 
 /// InitProducerId: fresh ids are unique; KIP-360 bumps keep the id.

@@ -164,6 +164,30 @@ pub struct Commit {
     pub next_object: Option<ObjectRow>,
 }
 
+/// A committed object small enough to be merged with others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmallObject {
+    pub id: i64,
+    pub size_bytes: i64,
+    pub created_ms: i64,
+}
+
+/// A merge: the chunks of some small objects, copied into one new object
+/// with consecutive chunks of a partition combined. Offsets, timestamps and
+/// bytes are unchanged; only where the bytes live and how many index rows
+/// describe them change.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    /// The new object: registered (prepared) and written before the merge
+    /// is committed.
+    pub object_id: i64,
+    pub object_size: i64,
+    /// The index rows the merge copied, which must all still be there.
+    pub replaced: Vec<ChunkRow>,
+    /// The rows that replace them, all in the new object.
+    pub merged: Vec<ChunkRow>,
+}
+
 /// What happened to a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitOutcome {
@@ -368,6 +392,19 @@ pub trait Catalog: Send + Sync + 'static {
     ) -> Result<Vec<CollectableObject>>;
     /// Forgets an object claimed for collection after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
+
+    /// Committed objects of fewer than `max_bytes`, oldest first, at most
+    /// `limit`: the candidates for a merge.
+    async fn small_objects(&self, max_bytes: i64, limit: i64) -> Result<Vec<SmallObject>>;
+    /// Every chunk stored in these objects, ordered by topic, partition and
+    /// offset.
+    async fn chunks_in_objects(&self, object_ids: &[i64]) -> Result<Vec<ChunkRow>>;
+    /// Commits a merge in one transaction: removes the replaced rows,
+    /// inserts the merged ones and marks the new object committed. Returns
+    /// false, changing nothing, if a replaced row is gone (retention, a
+    /// deleted topic or another merge got there first) or the new object is
+    /// no longer prepared.
+    async fn merge_chunks(&self, merge: &Merge) -> Result<bool>;
 
     /// Records a group if it is not known yet.
     async fn save_group(&self, group: &GroupRow) -> Result<()>;

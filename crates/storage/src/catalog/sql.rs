@@ -20,6 +20,7 @@ use super::*;
 use crate::error::StorageError;
 
 mod commit;
+mod merge;
 
 /// Which database the catalog runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -820,6 +821,51 @@ impl Catalog for SqlCatalog {
             .collect::<Result<Vec<_>>>()?;
         found.sort_by_key(|o| o.id);
         Ok(found)
+    }
+
+    async fn small_objects(&self, max_bytes: i64, limit: i64) -> Result<Vec<SmallObject>> {
+        let rows = sqlx::query(
+            "SELECT id, size_bytes, created_ms FROM objects WHERE state = 'committed' \
+             AND size_bytes < $1 ORDER BY created_ms, id LIMIT $2",
+        )
+        .bind(max_bytes)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SmallObject {
+                    id: r.try_get("id")?,
+                    size_bytes: r.try_get("size_bytes")?,
+                    created_ms: r.try_get("created_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn chunks_in_objects(&self, object_ids: &[i64]) -> Result<Vec<ChunkRow>> {
+        let mut out = Vec::new();
+        for group in object_ids.chunks(256) {
+            let placeholders = (1..=group.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {CHUNK_COLUMNS} FROM chunks WHERE object_id IN ({placeholders})"
+            )));
+            for id in group {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.reader).await? {
+                out.push(chunk_from_row(&r)?);
+            }
+        }
+        out.sort_by_key(|c| (c.topic_id, c.partition, c.base_offset));
+        Ok(out)
+    }
+
+    async fn merge_chunks(&self, m: &Merge) -> Result<bool> {
+        merge::run(&self.writer, self.dialect, m).await
     }
 
     async fn forget_object(&self, object_id: i64) -> Result<()> {

@@ -1,0 +1,269 @@
+//! Merging small objects into larger ones.
+//!
+//! Every flush writes one object, so a topic written a little at a time
+//! leaves one small file per flush in the object store and one index row per
+//! flush and partition in the catalog: millions of each within days, slow
+//! to list, back up or read from cold. A merge copies the chunks of many
+//! small objects into one object, combining each partition's consecutive
+//! chunks into one, and swaps the index rows in one catalog transaction
+//! (ARCHITECTURE.md, background work). Offsets, timestamps and bytes are
+//! unchanged; only where the bytes live and how many rows describe them.
+//!
+//! The copied objects are left without chunks and collected after the grace
+//! period like any other, so a read that found them in the index before the
+//! swap still completes. Nothing is decided on the copy: the transaction
+//! checks that every row it replaces is still there as it was read, and a
+//! merge that lost a race with retention, a deleted topic or another merge
+//! changes nothing (its object, left prepared, is collected on expiry).
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::catalog::{Catalog, ChunkRow, Merge, ObjectRow, SmallObject};
+use crate::error::Result;
+use crate::objects::{object_path, read_footer, ObjectBuilder, Objects};
+
+/// Objects smaller than this are merged. Under load a flush is larger and
+/// is left as it is: merging it would double the bytes written for little.
+pub const SMALL_OBJECT_BYTES: i64 = 1 << 20;
+/// A merge runs once this many small objects wait...
+pub const MERGE_AT: usize = 32;
+/// ...or once the oldest of two or more has waited this long.
+pub const MERGE_AFTER_MS: i64 = 5 * 60 * 1000;
+/// Most objects one merge reads.
+const MAX_INPUTS: i64 = 1024;
+/// Most bytes one merge reads (and holds in memory at once).
+const MAX_INPUT_BYTES: i64 = 64 << 20;
+/// A partition's consecutive chunks are combined while the result stays
+/// within this: a cold read loads a whole chunk, so a chunk should not be
+/// much larger than a fetch asks for.
+pub const MAX_CHUNK_BYTES: i64 = 1 << 20;
+/// How long the merged object stays collectable if its merge never
+/// commits (a crash between the write and the commit).
+const PREPARED_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// Objects whose chunks were copied (each now collectable).
+    pub objects: usize,
+    pub chunks_before: usize,
+    pub chunks_after: usize,
+    pub bytes: u64,
+    /// The partitions whose index rows changed.
+    pub partitions: Vec<(i64, i32)>,
+}
+
+/// Whether the small objects found (oldest first) call for a merge.
+fn due(small: &[SmallObject], now_ms: i64) -> bool {
+    small.len() >= MERGE_AT || (small.len() >= 2 && small[0].created_ms <= now_ms - MERGE_AFTER_MS)
+}
+
+/// Runs of chunks (sorted by topic, partition and offset) that become one
+/// chunk each: consecutive offsets of one partition, written under one
+/// leader epoch, within [`MAX_CHUNK_BYTES`] together.
+pub fn plan_runs(chunks: &[ChunkRow]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, c) in chunks.iter().enumerate() {
+        if i > start {
+            let prev = &chunks[i - 1];
+            let joins = c.topic_id == prev.topic_id
+                && c.partition == prev.partition
+                && c.base_offset == prev.last_offset + 1
+                && c.leader_epoch == prev.leader_epoch
+                && bytes + c.byte_len <= MAX_CHUNK_BYTES;
+            if !joins {
+                runs.push(start..i);
+                start = i;
+                bytes = 0;
+            }
+        }
+        bytes += c.byte_len;
+    }
+    if start < chunks.len() {
+        runs.push(start..chunks.len());
+    }
+    runs
+}
+
+/// Merges the oldest small objects if enough of them wait; `None` if none
+/// was due, or the merge lost a race and changed nothing.
+pub async fn merge_small_objects(
+    catalog: &dyn Catalog,
+    objects: &Objects,
+    owner: &str,
+) -> Result<Option<Merged>> {
+    let now = crate::now_ms();
+    let small = catalog
+        .small_objects(SMALL_OBJECT_BYTES, MAX_INPUTS)
+        .await?;
+    if !due(&small, now) {
+        return Ok(None);
+    }
+    let mut total = 0;
+    let inputs: Vec<i64> = small
+        .iter()
+        .take_while(|o| {
+            total += o.size_bytes;
+            total <= MAX_INPUT_BYTES
+        })
+        .map(|o| o.id)
+        .collect();
+    let mut chunks = catalog.chunks_in_objects(&inputs).await?;
+    let bodies = read_objects(objects, &chunks).await;
+    // An object that cannot be read whole and checked is left where it is.
+    chunks.retain(|c| {
+        bodies
+            .get(&c.object_id)
+            .is_some_and(|b| c.byte_start >= 0 && c.byte_start + c.byte_len <= b.len() as i64)
+    });
+    let read: std::collections::HashSet<i64> = chunks.iter().map(|c| c.object_id).collect();
+    if read.len() < 2 {
+        return Ok(None);
+    }
+
+    let id = (rand::random::<u64>() >> 1) as i64;
+    let runs = plan_runs(&chunks);
+    let size: i64 = chunks.iter().map(|c| c.byte_len).sum();
+    let mut builder = ObjectBuilder::with_capacity(size as usize);
+    let mut merged = Vec::with_capacity(runs.len());
+    for run in runs {
+        let run = &chunks[run];
+        let start = builder.position();
+        for c in run {
+            let body = &bodies[&c.object_id];
+            let at = c.byte_start as usize;
+            builder.push_batch(&body[at..at + c.byte_len as usize]);
+        }
+        let (first, last) = (&run[0], &run[run.len() - 1]);
+        let (byte_start, byte_len) = builder.end_chunk(
+            start,
+            first.topic_id,
+            first.partition,
+            first.base_offset,
+            last.last_offset,
+        );
+        merged.push(ChunkRow {
+            topic_id: first.topic_id,
+            partition: first.partition,
+            base_offset: first.base_offset,
+            last_offset: last.last_offset,
+            max_timestamp: run.iter().map(|c| c.max_timestamp).max().unwrap_or(-1),
+            leader_epoch: first.leader_epoch,
+            object_id: id,
+            byte_start: byte_start as i64,
+            byte_len: byte_len as i64,
+        });
+    }
+    let body = builder.finish();
+    let object = ObjectRow {
+        id,
+        path: object_path(id),
+        owner: owner.to_string(),
+        created_ms: now,
+        expires_ms: now + PREPARED_TTL_MS,
+    };
+    catalog.register_object(&object).await?;
+    objects.put(&object.path, body.clone()).await?;
+    let mut partitions: Vec<(i64, i32)> =
+        merged.iter().map(|c| (c.topic_id, c.partition)).collect();
+    partitions.dedup();
+    let outcome = Merged {
+        objects: read.len(),
+        chunks_before: chunks.len(),
+        chunks_after: merged.len(),
+        bytes: body.len() as u64,
+        partitions,
+    };
+    let merge = Merge {
+        object_id: id,
+        object_size: body.len() as i64,
+        replaced: chunks,
+        merged,
+    };
+    Ok(catalog.merge_chunks(&merge).await?.then_some(outcome))
+}
+
+/// The objects holding `chunks`, each read whole and its checksum checked;
+/// one that cannot be is left out (and logged), and so are its chunks.
+async fn read_objects(objects: &Objects, chunks: &[ChunkRow]) -> HashMap<i64, Bytes> {
+    let mut ids: Vec<i64> = chunks.iter().map(|c| c.object_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut bodies = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let path = object_path(id);
+        match objects.get(&path).await {
+            Ok(body) => match read_footer(&body) {
+                Ok(_) => {
+                    bodies.insert(id, body);
+                }
+                Err(e) => {
+                    tracing::warn!(object = %path, error = %e, "not merging a damaged object")
+                }
+            },
+            Err(e) => {
+                tracing::warn!(object = %path, error = %e, "not merging an unreadable object")
+            }
+        }
+    }
+    bodies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(partition: i32, base: i64, last: i64, epoch: i32, len: i64) -> ChunkRow {
+        ChunkRow {
+            topic_id: 1,
+            partition,
+            base_offset: base,
+            last_offset: last,
+            max_timestamp: base,
+            leader_epoch: epoch,
+            object_id: base,
+            byte_start: 0,
+            byte_len: len,
+        }
+    }
+
+    #[test]
+    fn runs_join_consecutive_chunks_of_one_partition_and_epoch_within_the_size() {
+        let chunks = [
+            chunk(0, 0, 4, 1, 100),
+            chunk(0, 5, 9, 1, 100),
+            // A gap (offsets 10-11 live in an object not merged).
+            chunk(0, 12, 12, 1, 100),
+            // A new leader epoch.
+            chunk(0, 13, 13, 2, 100),
+            chunk(0, 14, 20, 2, MAX_CHUNK_BYTES - 100),
+            // Over the size with the previous one.
+            chunk(0, 21, 21, 2, 200),
+            // Another partition.
+            chunk(1, 22, 22, 2, 10),
+        ];
+        assert_eq!(plan_runs(&chunks), vec![0..2, 2..3, 3..5, 5..6, 6..7]);
+        assert!(plan_runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_merge_is_due_by_count_or_by_age() {
+        let at = |created_ms| SmallObject {
+            id: created_ms,
+            size_bytes: 10,
+            created_ms,
+        };
+        let now = MERGE_AFTER_MS * 10;
+        let fresh: Vec<_> = (0..MERGE_AT as i64 - 1).map(|i| at(now - i)).collect();
+        assert!(!due(&fresh, now));
+        let many: Vec<_> = (0..MERGE_AT as i64).map(|i| at(now - i)).collect();
+        assert!(due(&many, now));
+        assert!(due(&[at(now - MERGE_AFTER_MS), at(now)], now));
+        assert!(!due(&[at(now - MERGE_AFTER_MS)], now), "one object alone");
+    }
+}
