@@ -16,8 +16,9 @@
 //! merge that lost a race with retention, a deleted topic or another merge
 //! changes nothing (its object, left prepared, is collected on expiry).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -36,6 +37,10 @@ pub const MERGE_AFTER_MS: i64 = 5 * 60 * 1000;
 const MAX_INPUTS: i64 = 1024;
 /// Most bytes one merge reads (and holds in memory at once).
 const MAX_INPUT_BYTES: i64 = 64 << 20;
+/// Most index rows one merge replaces: its catalog transaction holds the
+/// writer (SQLite) or the partitions' rows (PostgreSQL) meanwhile, and
+/// commits wait for it.
+const MAX_REPLACED_ROWS: usize = 4096;
 /// A partition's consecutive chunks are combined while the result stays
 /// within this: a cold read loads a whole chunk, so a chunk should not be
 /// much larger than a fetch asks for.
@@ -91,21 +96,32 @@ pub fn plan_runs(chunks: &[ChunkRow]) -> Vec<Range<usize>> {
 }
 
 /// Merges the oldest small objects if enough of them wait; `None` if none
-/// was due, or the merge lost a race and changed nothing.
+/// was due, or the merge lost a race and changed nothing. Objects that
+/// cannot be read and checked are added to `unreadable` and passed over
+/// from then on (they would otherwise stay the oldest, and keep a merge
+/// due on every pass).
 pub async fn merge_small_objects(
     catalog: &dyn Catalog,
     objects: &Objects,
     owner: &str,
+    unreadable: &Mutex<HashSet<i64>>,
 ) -> Result<Option<Merged>> {
     let now = crate::now_ms();
-    let small = catalog
-        .small_objects(SMALL_OBJECT_BYTES, MAX_INPUTS)
-        .await?;
+    let small: Vec<SmallObject> = {
+        let found = catalog
+            .small_objects(SMALL_OBJECT_BYTES, MAX_INPUTS)
+            .await?;
+        let skip = unreadable.lock().unwrap_or_else(|p| p.into_inner());
+        found
+            .into_iter()
+            .filter(|o| !skip.contains(&o.id))
+            .collect()
+    };
     if !due(&small, now) {
         return Ok(None);
     }
     let mut total = 0;
-    let inputs: Vec<i64> = small
+    let candidates: Vec<i64> = small
         .iter()
         .take_while(|o| {
             total += o.size_bytes;
@@ -113,16 +129,34 @@ pub async fn merge_small_objects(
         })
         .map(|o| o.id)
         .collect();
-    let mut chunks = catalog.chunks_in_objects(&inputs).await?;
+    let mut chunks = catalog.chunks_in_objects(&candidates).await?;
+    // The oldest objects whose rows fit in one transaction.
+    let mut rows_of: HashMap<i64, usize> = HashMap::new();
+    for c in &chunks {
+        *rows_of.entry(c.object_id).or_default() += 1;
+    }
+    let mut inputs = HashSet::new();
+    let mut rows = 0;
+    for id in &candidates {
+        let n = rows_of.get(id).copied().unwrap_or(0);
+        if rows + n > MAX_REPLACED_ROWS && !inputs.is_empty() {
+            break;
+        }
+        rows += n;
+        inputs.insert(*id);
+    }
+    chunks.retain(|c| inputs.contains(&c.object_id));
     let bodies = read_objects(objects, &chunks).await;
-    // An object that cannot be read whole and checked is left where it is.
-    chunks.retain(|c| {
-        bodies
-            .get(&c.object_id)
-            .is_some_and(|b| c.byte_start >= 0 && c.byte_start + c.byte_len <= b.len() as i64)
-    });
-    let read: std::collections::HashSet<i64> = chunks.iter().map(|c| c.object_id).collect();
-    if read.len() < 2 {
+    {
+        let mut skip = unreadable.lock().unwrap_or_else(|p| p.into_inner());
+        skip.extend(
+            rows_of
+                .keys()
+                .filter(|id| inputs.contains(*id) && !bodies.contains_key(*id)),
+        );
+    }
+    chunks.retain(|c| bodies.contains_key(&c.object_id));
+    if bodies.len() < 2 {
         return Ok(None);
     }
 
@@ -173,7 +207,7 @@ pub async fn merge_small_objects(
         merged.iter().map(|c| (c.topic_id, c.partition)).collect();
     partitions.dedup();
     let outcome = Merged {
-        objects: read.len(),
+        objects: bodies.len(),
         chunks_before: chunks.len(),
         chunks_after: merged.len(),
         bytes: body.len() as u64,
@@ -185,31 +219,59 @@ pub async fn merge_small_objects(
         replaced: chunks,
         merged,
     };
-    Ok(catalog.merge_chunks(&merge).await?.then_some(outcome))
+    if !catalog.merge_chunks(&merge).await? {
+        tracing::info!(
+            object = %object.path,
+            "a merge lost a race with retention, a deletion or another merge and changed nothing; its object will be collected"
+        );
+        return Ok(None);
+    }
+    Ok(Some(outcome))
 }
 
-/// The objects holding `chunks`, each read whole and its checksum checked;
-/// one that cannot be is left out (and logged), and so are its chunks.
+/// The objects holding `chunks`, each read whole, its checksum checked and
+/// its footer agreeing with the index about every chunk in it. One that
+/// does not is left out (and logged), and so are its chunks: a merge must
+/// not copy a mismatch between the index and the bytes for good.
 async fn read_objects(objects: &Objects, chunks: &[ChunkRow]) -> HashMap<i64, Bytes> {
-    let mut ids: Vec<i64> = chunks.iter().map(|c| c.object_id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut bodies = HashMap::with_capacity(ids.len());
-    for id in ids {
+    let mut by_object: HashMap<i64, Vec<&ChunkRow>> = HashMap::new();
+    for c in chunks {
+        by_object.entry(c.object_id).or_default().push(c);
+    }
+    let mut bodies = HashMap::with_capacity(by_object.len());
+    for (id, rows) in by_object {
         let path = object_path(id);
-        match objects.get(&path).await {
-            Ok(body) => match read_footer(&body) {
-                Ok(_) => {
-                    bodies.insert(id, body);
-                }
-                Err(e) => {
-                    tracing::warn!(object = %path, error = %e, "not merging a damaged object")
-                }
-            },
+        let body = match objects.get(&path).await {
+            Ok(body) => body,
             Err(e) => {
-                tracing::warn!(object = %path, error = %e, "not merging an unreadable object")
+                tracing::warn!(object = %path, error = %e, "not merging an unreadable object");
+                continue;
             }
+        };
+        let footer = match read_footer(&body) {
+            Ok(footer) => footer,
+            Err(e) => {
+                tracing::warn!(object = %path, error = %e, "not merging a damaged object");
+                continue;
+            }
+        };
+        let described = |c: &ChunkRow| {
+            let within = c.byte_start >= 0 && c.byte_start + c.byte_len <= body.len() as i64;
+            within
+                && footer.iter().any(|e| {
+                    e.topic_id == c.topic_id
+                        && e.partition == c.partition
+                        && e.base_offset == c.base_offset
+                        && e.last_offset == c.last_offset
+                        && e.byte_start as i64 == c.byte_start
+                        && e.byte_len as i64 == c.byte_len
+                })
+        };
+        if let Some(c) = rows.iter().find(|c| !described(c)) {
+            tracing::warn!(object = %path, chunk = ?c, "not merging an object whose footer does not list a chunk the index puts in it");
+            continue;
         }
+        bodies.insert(id, body);
     }
     bodies
 }

@@ -1,5 +1,6 @@
 //! The storage service the broker calls: topics and their partitions,
-//! append, read, list offsets, and the background retention and collection.
+//! append, read, list offsets, and the background retention, merging and
+//! collection.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -168,6 +169,9 @@ pub struct Storage {
     chunks: ChunkReader,
     /// The per-partition tail budget last handed out.
     applied_tail_share: std::sync::atomic::AtomicUsize,
+    /// Small objects a merge could not read or check, passed over by later
+    /// merges (see [`crate::merge::merge_small_objects`]).
+    unmergeable: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Storage {
@@ -207,6 +211,7 @@ impl Storage {
             appender: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(committer)),
             applied_tail_share: std::sync::atomic::AtomicUsize::new(0),
+            unmergeable: Mutex::new(Default::default()),
         });
         for row in storage.catalog.list_topics().await? {
             storage.load_topic(row).await?;
@@ -367,7 +372,7 @@ impl Storage {
         validate_only: bool,
     ) -> Result<Option<Arc<Topic>>> {
         validate_topic_name(name)?;
-        if INTERNAL_TOPICS.contains(&name) {
+        if is_internal_topic(name) {
             return Err(StorageError::InvalidTopic(format!(
                 "`{name}` is the name of a topic internal to Kafka; Sluice keeps what it holds in its catalog, so it cannot be created"
             )));
@@ -950,12 +955,18 @@ impl Storage {
     /// partitions whose index rows changed forget their cached index page,
     /// so that reads find the merged chunks before the old objects go.
     pub async fn merge_small_objects(&self) -> Result<Option<crate::merge::Merged>> {
-        let merged =
-            crate::merge::merge_small_objects(&*self.catalog, &self.objects, &self.owner).await?;
+        let merged = crate::merge::merge_small_objects(
+            &*self.catalog,
+            &self.objects,
+            &self.owner,
+            &self.unmergeable,
+        )
+        .await?;
         if let Some(m) = &merged {
+            let touched: std::collections::HashSet<&(i64, i32)> = m.partitions.iter().collect();
             for topic in self.topics() {
                 for log in topic.partitions() {
-                    if m.partitions.contains(&(topic.id, log.partition)) {
+                    if touched.contains(&(topic.id, log.partition)) {
                         log.forget_chunk_page();
                     }
                 }
@@ -1035,6 +1046,12 @@ const INTERNAL_TOPICS: [&str; 4] = [
     "__transaction_state",
     "__share_group_state",
 ];
+
+/// Whether `name` is one of Kafka's internal topics, which cannot be
+/// created here.
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
 
 /// Kafka's topic name rules.
 pub fn validate_topic_name(name: &str) -> Result<()> {

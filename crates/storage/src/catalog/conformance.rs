@@ -487,6 +487,24 @@ async fn merges(catalog: &dyn Catalog, salt: i64) {
     };
     assert!(catalog.merge_chunks(&merge).await.unwrap());
     assert!(catalog.object_committed(merged_id).await.unwrap());
+    assert!(
+        !catalog
+            .small_objects(1000, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.id == merged_id),
+        "a merge's own object is not merged again"
+    );
+    assert!(
+        !catalog
+            .small_objects(1000, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.id == o1 || o.id == o2),
+        "nor are objects left without chunks"
+    );
     let p0 = catalog.chunks_from(topic.id, 0, 12, 10).await.unwrap();
     assert_eq!(
         p0.iter()
@@ -546,6 +564,63 @@ async fn merges(catalog: &dyn Catalog, salt: i64) {
         "rolled back"
     );
     catalog.delete_topic(topic.id).await.unwrap();
+
+    // More rows than one statement takes, and retention removed one of
+    // them (in the last statement's group) after the merge read them: the
+    // groups already deleted are rolled back too.
+    let wide = TopicRow {
+        id: salt + 2,
+        name: format!("merges-wide-{salt}"),
+        partitions: 70,
+        ..topic.clone()
+    };
+    catalog.create_topic(&wide, "m0").await.unwrap();
+    let epoch = catalog.take_over(wide.id, "m1", None).await.unwrap()[0].leader_epoch;
+    let ow = salt + 30;
+    catalog
+        .register_object(&object(ow, "m1", i64::MAX))
+        .await
+        .unwrap();
+    let c = Commit {
+        object_id: ow,
+        object_size: 700,
+        partitions: (0..70)
+            .map(|p| PartitionCommit {
+                leader_epoch: epoch,
+                chunk: chunk(wide.id, p, 0, 0, 10, ow),
+            })
+            .collect(),
+        producers: vec![],
+        next_object: None,
+    };
+    assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+    let rows = catalog.chunks_in_objects(&[ow]).await.unwrap();
+    assert_eq!(rows.len(), 70);
+    assert!(catalog
+        .advance_log_start(wide.id, 69, epoch, 1)
+        .await
+        .unwrap());
+    let om = salt + 31;
+    catalog
+        .register_object(&object(om, "m1", i64::MAX))
+        .await
+        .unwrap();
+    let late = Merge {
+        object_id: om,
+        object_size: 700,
+        merged: rows
+            .iter()
+            .map(|c| ChunkRow {
+                object_id: om,
+                ..*c
+            })
+            .collect(),
+        replaced: rows,
+    };
+    assert!(!catalog.merge_chunks(&late).await.unwrap());
+    assert_eq!(catalog.chunks_in_objects(&[ow]).await.unwrap().len(), 69);
+    assert!(catalog.chunks_in_objects(&[om]).await.unwrap().is_empty());
+    catalog.delete_topic(wide.id).await.unwrap();
 }
 
 /// InitProducerId: fresh ids are unique; KIP-360 bumps keep the id.

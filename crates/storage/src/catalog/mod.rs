@@ -393,8 +393,11 @@ pub trait Catalog: Send + Sync + 'static {
     /// Forgets an object claimed for collection after its bytes were deleted.
     async fn forget_object(&self, object_id: i64) -> Result<()>;
 
-    /// Committed objects of fewer than `max_bytes`, oldest first, at most
-    /// `limit`: the candidates for a merge.
+    /// Committed objects of fewer than `max_bytes` that no merge wrote and
+    /// that still hold chunks, oldest first, at most `limit`: the
+    /// candidates for a merge. (A merge's
+    /// own objects are not merged again, so that a chunk stops growing and
+    /// retention can drop it.)
     async fn small_objects(&self, max_bytes: i64, limit: i64) -> Result<Vec<SmallObject>>;
     /// Every chunk stored in these objects, ordered by topic, partition and
     /// offset.

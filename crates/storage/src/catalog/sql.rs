@@ -65,6 +65,13 @@ const SCHEMA: &[&str] = &[
         created_ms BIGINT NOT NULL,
         expires_ms BIGINT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS objects_by_state ON objects (state, expires_ms)",
+    // The merge's search for small committed objects reads only those, not
+    // every object a busy broker wrote (see `small_objects`).
+    "CREATE INDEX IF NOT EXISTS objects_by_size ON objects (state, size_bytes)",
+    // Objects a merge wrote, which are not merged again (a table of its
+    // own, so that the objects table keeps the shape older versions know).
+    "CREATE TABLE IF NOT EXISTS merged_objects (
+        object_id BIGINT PRIMARY KEY)",
     "CREATE TABLE IF NOT EXISTS chunks (
         topic_id BIGINT NOT NULL,
         partition_id BIGINT NOT NULL,
@@ -826,7 +833,10 @@ impl Catalog for SqlCatalog {
     async fn small_objects(&self, max_bytes: i64, limit: i64) -> Result<Vec<SmallObject>> {
         let rows = sqlx::query(
             "SELECT id, size_bytes, created_ms FROM objects WHERE state = 'committed' \
-             AND size_bytes < $1 ORDER BY created_ms, id LIMIT $2",
+             AND size_bytes < $1 \
+             AND NOT EXISTS (SELECT 1 FROM merged_objects m WHERE m.object_id = objects.id) \
+             AND EXISTS (SELECT 1 FROM chunks c WHERE c.object_id = objects.id) \
+             ORDER BY created_ms, id LIMIT $2",
         )
         .bind(max_bytes)
         .bind(limit)
@@ -869,10 +879,18 @@ impl Catalog for SqlCatalog {
     }
 
     async fn forget_object(&self, object_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM objects WHERE id = $1 AND state = 'collecting'")
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        let r = sqlx::query("DELETE FROM objects WHERE id = $1 AND state = 'collecting'")
             .bind(object_id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        if r.rows_affected() == 1 {
+            sqlx::query("DELETE FROM merged_objects WHERE object_id = $1")
+                .bind(object_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

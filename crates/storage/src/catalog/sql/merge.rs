@@ -43,10 +43,19 @@ pub(super) async fn run(writer: &AnyPool, dialect: Dialect, m: &Merge) -> Result
         }
     }
     for group in m.replaced.chunks(ROWS_PER_STATEMENT) {
+        // `object_id IN (...)` lets SQLite find the rows by chunks_by_object;
+        // with the row-value test alone it scans the whole table.
+        let mut ids: Vec<i64> = group.iter().map(|c| c.object_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = values_placeholders(group.len(), 6);
+        let id_list = (1..=ids.len())
+            .map(|i| format!("${}", group.len() * 6 + i))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut q = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM chunks WHERE (topic_id, partition_id, base_offset, last_offset, object_id, byte_start) \
-             IN (VALUES {})",
-            values_placeholders(group.len(), 6)
+            "DELETE FROM chunks WHERE object_id IN ({id_list}) AND \
+             (topic_id, partition_id, base_offset, last_offset, object_id, byte_start) IN (VALUES {rows})"
         )));
         for c in group {
             q = q
@@ -56,6 +65,9 @@ pub(super) async fn run(writer: &AnyPool, dialect: Dialect, m: &Merge) -> Result
                 .bind(c.last_offset)
                 .bind(c.object_id)
                 .bind(c.byte_start);
+        }
+        for id in ids {
+            q = q.bind(id);
         }
         if q.execute(&mut *tx).await?.rows_affected() != group.len() as u64 {
             tx.rollback().await?;
@@ -83,6 +95,10 @@ pub(super) async fn run(writer: &AnyPool, dialect: Dialect, m: &Merge) -> Result
         tx.rollback().await?;
         return Ok(false);
     }
+    sqlx::query("INSERT INTO merged_objects (object_id) VALUES ($1)")
+        .bind(m.object_id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(true)
 }
