@@ -22,6 +22,7 @@ const GROUP_AUTHORIZATION_FAILED: i16 = 30;
 const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 const SASL_AUTHENTICATION_FAILED: i16 = 58;
 const POLICY_VIOLATION: i16 = 44;
+const UNKNOWN_TOPIC_ID: i16 = 100;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -466,6 +467,28 @@ fn tenants_see_and_touch_only_their_own_resources() {
             TOPIC_AUTHORIZATION_FAILED
         );
     }
+    // By topic id (Metadata v12, DeleteTopics v6): the other tenant's topic
+    // is as unknown as an id no topic has, and its name is not given away.
+    let bravo_id = metadata(&mut tb, Some(&["bravo.events"])).topics[0].topic_id;
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_topic_id(bravo_id),
+    ]));
+    let ResponseKind::Metadata(m) = ta.request(ApiKey::Metadata, 12, RequestKind::Metadata(req))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(m.topics[0].error_code, UNKNOWN_TOPIC_ID);
+    assert_eq!(m.topics[0].name, None, "the name stays hidden");
+    let req = DeleteTopicsRequest::default().with_topics(vec![
+        delete_topics_request::DeleteTopicState::default().with_topic_id(bravo_id),
+    ]);
+    let ResponseKind::DeleteTopics(r) =
+        ta.request(ApiKey::DeleteTopics, 6, RequestKind::DeleteTopics(req))
+    else {
+        panic!("wrong response kind")
+    };
+    assert_eq!(r.responses[0].error_code, UNKNOWN_TOPIC_ID);
+    assert_eq!(r.responses[0].name, None);
     // Nothing of B's changed.
     assert_eq!(
         metadata(&mut tb, Some(&["bravo.events"])).topics[0]

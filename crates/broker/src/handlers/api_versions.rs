@@ -28,8 +28,8 @@ pub fn handle(req: ApiVersionsRequest, meta: RequestMeta) -> ApiVersionsResponse
     if meta.api_version >= 3
         && !(well_formed(&req.client_software_name) && well_formed(&req.client_software_version))
     {
-        count_error(meta, ErrorCode::InvalidRequest);
-        return ApiVersionsResponse::default().with_error_code(ErrorCode::InvalidRequest.code());
+        return ApiVersionsResponse::default()
+            .with_error_code(count_error(meta, ErrorCode::InvalidRequest));
     }
     ApiVersionsResponse::default().with_api_keys(table())
 }

@@ -114,7 +114,7 @@ pub fn describe(
                 // The empty name asks for the cluster-wide dynamic
                 // defaults, of which Sluice has none.
                 BROKER if r.resource_name.is_empty() => result.with_configs(vec![]),
-                BROKER if r.resource_name.as_str() != ctx.config.node_id.to_string() => result
+                BROKER if r.resource_name.parse::<i32>().ok() != Some(ctx.config.node_id) => result
                     .with_error_code(count_error(meta, ErrorCode::InvalidRequest))
                     .with_error_message(Some(text(format!(
                         "unexpected broker id `{}`: this broker is {}; use its id, or an empty name for cluster-wide defaults",
@@ -328,9 +328,12 @@ pub async fn incremental_alter(
         if let Some(message) = malformed(
             &repeated,
             (r.resource_type, &r.resource_name),
+            // Only DELETE goes without a value.
             r.configs.iter().map(|c| {
-                let sets = c.config_operation == 0;
-                (c.name.as_str(), sets && c.value.is_none())
+                (
+                    c.name.as_str(),
+                    c.config_operation != 1 && c.value.is_none(),
+                )
             }),
         ) {
             responses.push(

@@ -19,7 +19,8 @@ use crate::session::Session;
 enum Target {
     Name(TopicName),
     Id(Uuid),
-    Both,
+    /// Both a name and an id, or neither.
+    Malformed(&'static str),
 }
 
 pub async fn handle(
@@ -34,11 +35,17 @@ pub async fn handle(
     } else {
         req.topics
             .into_iter()
-            .map(|t| match (t.name, t.topic_id.is_nil()) {
-                (Some(name), true) => Target::Name(name),
-                (None, false) => Target::Id(t.topic_id),
-                _ => Target::Both,
-            })
+            // An empty name is as good as none (some encoders send "").
+            .map(
+                |t| match (t.name.filter(|n| !n.is_empty()), t.topic_id.is_nil()) {
+                    (Some(name), true) => Target::Name(name),
+                    (None, false) => Target::Id(t.topic_id),
+                    (Some(_), false) => {
+                        Target::Malformed("name a topic by its name or by its id, not both")
+                    }
+                    (None, true) => Target::Malformed("name a topic by its name or by its id"),
+                },
+            )
             .collect()
     };
     let keys: Vec<String> = targets
@@ -46,7 +53,7 @@ pub async fn handle(
         .map(|t| match t {
             Target::Name(n) => n.to_string(),
             Target::Id(id) => id.to_string(),
-            Target::Both => String::new(),
+            Target::Malformed(_) => String::new(),
         })
         .collect();
     let repeated = repeated_names(keys.iter().map(String::as_str).filter(|k| !k.is_empty()));
@@ -59,18 +66,20 @@ pub async fn handle(
                 .with_error_message(Some(text(message)))
         };
         let name = match target {
-            Target::Both => {
+            Target::Malformed(why) => {
                 responses.push(refuse(
                     DeletableTopicResult::default(),
                     ErrorCode::InvalidRequest,
-                    "name a topic by its name or by its id, not both".into(),
+                    why.into(),
                 ));
                 continue;
             }
             _ if repeated.contains(key.as_str()) => {
                 if answered.insert(key.as_str()) {
                     let result = match target {
-                        Target::Id(id) => DeletableTopicResult::default().with_topic_id(id),
+                        Target::Id(id) => DeletableTopicResult::default()
+                            .with_name(None)
+                            .with_topic_id(id),
                         _ => DeletableTopicResult::default()
                             .with_name(Some(text(key.clone()).into())),
                     };
@@ -82,7 +91,7 @@ pub async fn handle(
                 }
                 continue;
             }
-            Target::Name(name) => name,
+            Target::Name(name) => (name, None),
             Target::Id(id) => {
                 let found = ctx
                     .storage
@@ -102,11 +111,13 @@ pub async fn handle(
                         )
                         .is_ok() =>
                     {
-                        text(t.name.clone()).into()
+                        (text(t.name.clone()).into(), Some(id))
                     }
                     _ => {
                         responses.push(refuse(
-                            DeletableTopicResult::default().with_topic_id(id),
+                            DeletableTopicResult::default()
+                                .with_name(None)
+                                .with_topic_id(id),
                             ErrorCode::UnknownTopicId,
                             format!("no topic has the id {id}"),
                         ));
@@ -115,7 +126,10 @@ pub async fn handle(
                 }
             }
         };
-        let result = DeletableTopicResult::default().with_name(Some(name.clone()));
+        let (name, by_id) = name;
+        let result = DeletableTopicResult::default()
+            .with_name(Some(name.clone()))
+            .with_topic_id(by_id.unwrap_or_default());
         if let Err(message) = authorize(ctx, session, Operation::Delete, ResourceType::Topic, &name)
         {
             responses.push(refuse(result, ErrorCode::TopicAuthorizationFailed, message));

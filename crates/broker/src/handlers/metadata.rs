@@ -57,32 +57,34 @@ pub async fn handle(
                 && (req.allow_auto_topic_creation || meta.api_version < 4);
             let mut out = Vec::with_capacity(requested.len());
             for r in requested {
-                let name = match (&r.name, r.topic_id.is_nil()) {
-                    (Some(n), _) => n.to_string(),
-                    (None, false) => match storage
+                // By id when the id is set and the name is null (or empty).
+                let by_id = !r.topic_id.is_nil() && r.name.as_ref().is_none_or(|n| n.is_empty());
+                let name = if !by_id {
+                    match &r.name {
+                        Some(n) => n.to_string(),
+                        None => continue,
+                    }
+                } else {
+                    match storage
                         .topics()
                         .into_iter()
                         .find(|t| Uuid::from_bytes(t.uuid) == r.topic_id)
                     {
                         Some(t) => t.name.clone(),
                         None => {
-                            out.push(
-                                MetadataResponseTopic::default()
-                                    .with_error_code(count_error(meta, ErrorCode::UnknownTopicId))
-                                    .with_topic_id(r.topic_id)
-                                    // Nullable from v12, as Kafka sends it.
-                                    .with_name(if meta.api_version >= 12 {
-                                        None
-                                    } else {
-                                        Some(TopicName(StrBytes::default()))
-                                    }),
-                            );
+                            out.push(unknown_id(r.topic_id, meta));
                             continue;
                         }
-                    },
-                    (None, true) => continue,
+                    }
                 };
                 if !can_describe_topic(ctx, session, &name) {
+                    // Asked by id, the name is not the asker's to learn:
+                    // an id it may not see is as unknown (as DeleteTopics
+                    // answers it).
+                    if by_id {
+                        out.push(unknown_id(r.topic_id, meta));
+                        continue;
+                    }
                     out.push(
                         MetadataResponseTopic::default()
                             .with_name(Some(TopicName(StrBytes::from_string(name))))
@@ -119,6 +121,19 @@ pub async fn handle(
         .with_topics(topics)
 }
 
+/// UNKNOWN_TOPIC_ID for a topic asked for by id, with no name (nullable
+/// from v12, as Kafka sends it; empty before).
+fn unknown_id(topic_id: Uuid, meta: RequestMeta) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(count_error(meta, ErrorCode::UnknownTopicId))
+        .with_topic_id(topic_id)
+        .with_name(if meta.api_version >= 12 {
+            None
+        } else {
+            Some(TopicName(StrBytes::default()))
+        })
+}
+
 async fn topic_metadata(
     ctx: &Arc<BrokerContext>,
     name: &str,
@@ -140,7 +155,7 @@ async fn topic_metadata(
     if sluice_storage::storage::validate_topic_name(name).is_err() {
         return unknown(ErrorCode::InvalidTopicException);
     }
-    if !may_create {
+    if !may_create || sluice_storage::storage::is_internal_topic(name) {
         return unknown(ErrorCode::UnknownTopicOrPartition);
     }
     match storage

@@ -166,20 +166,20 @@ pub async fn handle(
 /// (which the storage checks): one batch per partition from v3 on, and zstd
 /// only from v7 (KIP-110), which clients that support zstd know to use.
 fn request_rule_broken(records: &[u8], api_version: i16) -> Option<(ErrorCode, String)> {
-    let mut found = sluice_protocol::batch::batches(records);
-    let first = found.next()?;
-    if found.next().is_some() {
-        return Some((
-            ErrorCode::InvalidRecord,
-            "a produce request may hold exactly one record batch per partition (Produce v3 and later); send the others in the next request".into(),
-        ));
-    }
-    if first.1.compression() == ZSTD && api_version < 7 {
+    // In Kafka's order: the codec first, then the count.
+    let found: Vec<_> = sluice_protocol::batch::batches(records).take(2).collect();
+    if api_version < 7 && found.iter().any(|(_, h)| h.compression() == ZSTD) {
         return Some((
             ErrorCode::UnsupportedCompressionType,
             format!(
                 "zstd-compressed batches need Produce v7 or later; this request is v{api_version}"
             ),
+        ));
+    }
+    if found.len() > 1 {
+        return Some((
+            ErrorCode::InvalidRecord,
+            "a produce request may hold exactly one record batch per partition (Produce v3 and later); send the others in the next request".into(),
         ));
     }
     None
