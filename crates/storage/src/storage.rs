@@ -168,7 +168,7 @@ pub struct Storage {
     /// Committed chunks through the read cache, with read-ahead.
     chunks: ChunkReader,
     /// The per-partition tail budget last handed out.
-    applied_tail_share: std::sync::atomic::AtomicUsize,
+    applied_tail_share: Mutex<usize>,
     /// Small objects a merge could not read or check, passed over by later
     /// merges (see [`crate::merge::merge_small_objects`]).
     unmergeable: Mutex<std::collections::HashSet<i64>>,
@@ -210,7 +210,7 @@ impl Storage {
             admin: tokio::sync::Mutex::new(()),
             appender: Mutex::new(Some(tx)),
             committer: Mutex::new(Some(committer)),
-            applied_tail_share: std::sync::atomic::AtomicUsize::new(0),
+            applied_tail_share: Mutex::new(0),
             unmergeable: Mutex::new(Default::default()),
         });
         for row in storage.catalog.list_topics().await? {
@@ -288,14 +288,17 @@ impl Storage {
 
     /// Re-splits the tail budget after partitions came or went.
     fn rebalance_tail(&self) {
-        let share = self.tail_share();
-        if self
+        // Computed and applied under one lock: two re-splits racing could
+        // otherwise apply the older (larger) share last.
+        let mut applied = self
             .applied_tail_share
-            .swap(share, std::sync::atomic::Ordering::Relaxed)
-            == share
-        {
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let share = self.tail_share();
+        if *applied == share {
             return;
         }
+        *applied = share;
         for t in self.topics() {
             for p in t.partitions() {
                 p.set_tail_budget(share);
