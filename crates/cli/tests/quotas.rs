@@ -150,6 +150,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// decided the comparison. Alternating puts the phases on both sides, and
 /// the median window's p99 ignores a stalled window.
 const WINDOWS: usize = 11;
+/// The allowance for the machine's disk (see the latency assertion).
+const SLOW_FSYNC_MS: f64 = 30.0;
 const WINDOW: Duration = Duration::from_secs(6);
 /// Not sampled at the start of each window: the heavy tenant spends its
 /// one-second burst and settles into throttling, or its last in-flight
@@ -287,13 +289,19 @@ async fn a_producer_at_ten_times_its_quota_gets_its_rate_and_others_keep_their_l
         (rate - plan).abs() <= 0.15 * plan,
         "acknowledged {rate:.0} B/s, plan {plan} B/s"
     );
-    // The bar: within 2x of the solo p99 (of the median window).
-    // The throttled tenant's bytes arrive at its plan's rate and commits
-    // are ordered per partition, so the light tenant's produce waits for
-    // its own flush only, which now and then carries 64 KiB of the heavy
+    // The bar: within 2x of the solo p99 (of the median window),
+    // plus one slow fsync of this machine's disk. Its fdatasync takes 30 to
+    // 100 ms now and then (strace), and a window's p99 is its second-worst
+    // sample, so where these stalls fall decides a 5 ms p99 against a
+    // 35 ms one (one CI run: solo windows 4.2-198.7 ms, loaded 5.8-52.5 ms).
+    // A tenant really held up by another (head-of-line blocking behind its
+    // requests or its throttle) moves every window by more than that. The
+    // throttled tenant's bytes arrive at its plan's rate and commits are
+    // ordered per partition, so the light tenant's produce waits for its
+    // own flush only, which now and then carries 64 KiB of the heavy
     // tenant's too.
     assert!(
-        loaded_p99 <= 2.0 * solo_p99,
+        loaded_p99 <= 2.0 * solo_p99 + SLOW_FSYNC_MS,
         "light tenant's p99 went from {solo_p99:.1} ms to {loaded_p99:.1} ms (median windows)"
     );
     let metrics = b.http_get("/metrics").unwrap_or_default();
