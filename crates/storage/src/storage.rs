@@ -353,6 +353,16 @@ impl Storage {
             .ok_or_else(|| StorageError::UnknownTopic(name.to_string()))
     }
 
+    /// The topic with Kafka's topic id `uuid`, if any.
+    pub fn topic_by_uuid(&self, uuid: &[u8; 16]) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .find(|t| &t.uuid == uuid)
+            .cloned()
+    }
+
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics
             .read()

@@ -21,7 +21,7 @@ use sluice_storage::StorageError;
 use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
-use super::{config_map, count_error, storage_error, text, RequestMeta};
+use super::{config_map, count_error, repeated, storage_error, text, RequestMeta};
 use crate::authz::{authorize, authorize_cluster, refusal_code, tenant_plan};
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -211,16 +211,6 @@ fn may_alter<'a>(
     Ok(())
 }
 
-/// The resources an alter request names more than once; Kafka refuses
-/// every entry of such a resource.
-fn repeated_resources<'a>(resources: impl Iterator<Item = (i8, &'a str)>) -> HashSet<(i8, String)> {
-    let mut seen = HashSet::new();
-    resources
-        .filter(|(t, n)| !seen.insert((*t, n.to_string())))
-        .map(|(t, n)| (t, n.to_string()))
-        .collect()
-}
-
 /// Kafka's checks of one resource of an alter request, before anything
 /// else (its `ConfigAdminManager.preprocess`): the resource is named once,
 /// each config key at most once, and no config is set to null.
@@ -259,10 +249,10 @@ pub async fn alter(
     req: AlterConfigsRequest,
     meta: RequestMeta,
 ) -> AlterConfigsResponse {
-    let repeated = repeated_resources(
+    let repeated = repeated(
         req.resources
             .iter()
-            .map(|r| (r.resource_type, r.resource_name.as_str())),
+            .map(|r| (r.resource_type, r.resource_name.to_string())),
     );
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
@@ -315,10 +305,10 @@ pub async fn incremental_alter(
     req: IncrementalAlterConfigsRequest,
     meta: RequestMeta,
 ) -> IncrementalAlterConfigsResponse {
-    let repeated = repeated_resources(
+    let repeated = repeated(
         req.resources
             .iter()
-            .map(|r| (r.resource_type, r.resource_name.as_str())),
+            .map(|r| (r.resource_type, r.resource_name.to_string())),
     );
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {

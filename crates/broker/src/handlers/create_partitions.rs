@@ -10,7 +10,7 @@ use sluice_protocol::ErrorCode;
 use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
-use super::{count_error, repeated_name_message, repeated_names, storage_error, text, RequestMeta};
+use super::{count_error, repeated, repeated_name_message, storage_error, text, RequestMeta};
 use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -22,10 +22,7 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> CreatePartitionsResponse {
     let mut scope = tenant_scope(ctx, session);
-    let repeated: HashSet<String> = repeated_names(req.topics.iter().map(|t| t.name.as_str()))
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let repeated = repeated(req.topics.iter().map(|t| t.name.to_string()));
     let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
@@ -36,7 +33,7 @@ pub async fn handle(
                 .with_error_code(count_error(meta, code))
                 .with_error_message(Some(text(message)))
         };
-        if repeated.contains(t.name.as_str()) {
+        if repeated.contains(&t.name.to_string()) {
             if answered.insert(t.name.to_string()) {
                 results.push(
                     result

@@ -14,8 +14,7 @@ use sluice_tenancy::acl::{Operation, ResourceType};
 use sluice_tenancy::limits;
 
 use super::{
-    config_map, count_error, repeated_name_message, repeated_names, storage_error, text,
-    RequestMeta,
+    config_map, count_error, repeated, repeated_name_message, storage_error, text, RequestMeta,
 };
 use crate::authz::{authorize, refusal_code, tenant_scope};
 use crate::context::BrokerContext;
@@ -32,10 +31,7 @@ pub async fn handle(
     meta: RequestMeta,
 ) -> CreateTopicsResponse {
     let mut scope = tenant_scope(ctx, session);
-    let repeated: HashSet<String> = repeated_names(req.topics.iter().map(|t| t.name.as_str()))
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let repeated = repeated(req.topics.iter().map(|t| t.name.to_string()));
     let mut answered = HashSet::new();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {

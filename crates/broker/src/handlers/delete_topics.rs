@@ -10,7 +10,7 @@ use uuid::Uuid;
 use sluice_protocol::ErrorCode;
 use sluice_tenancy::acl::{Operation, ResourceType};
 
-use super::{count_error, repeated_name_message, repeated_names, storage_error, text, RequestMeta};
+use super::{count_error, repeated, repeated_name_message, storage_error, text, RequestMeta};
 use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -56,7 +56,7 @@ pub async fn handle(
             Target::Malformed(_) => String::new(),
         })
         .collect();
-    let repeated = repeated_names(keys.iter().map(String::as_str).filter(|k| !k.is_empty()));
+    let repeated = repeated(keys.iter().map(String::as_str).filter(|k| !k.is_empty()));
     let mut answered = HashSet::new();
     let mut responses = Vec::with_capacity(targets.len());
     for (target, key) in targets.into_iter().zip(&keys) {
@@ -93,12 +93,7 @@ pub async fn handle(
             }
             Target::Name(name) => (name, None),
             Target::Id(id) => {
-                let found = ctx
-                    .storage
-                    .topics()
-                    .into_iter()
-                    .find(|t| Uuid::from_bytes(t.uuid) == id);
-                match found {
+                match ctx.storage.topic_by_uuid(id.as_bytes()) {
                     // Kafka authorizes a topic named by id under its name;
                     // an id the principal may not see is as unknown.
                     Some(t)

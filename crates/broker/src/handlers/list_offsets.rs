@@ -3,7 +3,6 @@
 //! The codec refuses to encode fields a version lacks, so fields newer than
 //! the request's version stay at their defaults.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_offsets_response::{
@@ -13,7 +12,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use sluice_protocol::ErrorCode;
 
-use super::{count_error, storage_error, RequestMeta};
+use super::{count_error, repeated, storage_error, RequestMeta};
 use crate::authz::can_describe_topic;
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -26,17 +25,11 @@ pub async fn handle(
 ) -> ListOffsetsResponse {
     // A partition asked for twice gets INVALID_REQUEST both times, as in
     // Kafka (its answers are collected by partition).
-    let mut seen = HashSet::new();
-    let repeated: HashSet<(String, i32)> = req
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (t.name.to_string(), p.partition_index))
-        })
-        .filter(|k| !seen.insert(k.clone()))
-        .collect();
+    let repeated = repeated(req.topics.iter().flat_map(|t| {
+        t.partitions
+            .iter()
+            .map(|p| (t.name.to_string(), p.partition_index))
+    }));
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());

@@ -65,11 +65,7 @@ pub async fn handle(
                         None => continue,
                     }
                 } else {
-                    match storage
-                        .topics()
-                        .into_iter()
-                        .find(|t| Uuid::from_bytes(t.uuid) == r.topic_id)
-                    {
+                    match storage.topic_by_uuid(r.topic_id.as_bytes()) {
                         Some(t) => t.name.clone(),
                         None => {
                             out.push(unknown_id(r.topic_id, meta));

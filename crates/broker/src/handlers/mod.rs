@@ -258,16 +258,18 @@ pub fn config_map<'a>(
         .collect()
 }
 
-/// The names a request lists more than once. Kafka acts on none of their
-/// entries and answers each such name once, with INVALID_REQUEST; acting on
-/// them and answering every entry would both change a topic the client was
-/// told nothing happened to and name it twice in the response, which
-/// librdkafka rejects as a malformed response.
-pub fn repeated_names<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-) -> std::collections::HashSet<&'a str> {
+/// The keys (topic names, resources, partitions) a request lists more than
+/// once. Kafka acts on none of their entries and refuses them with
+/// INVALID_REQUEST; acting on them and answering every entry would change a
+/// topic the client was told nothing happened to, and name it twice in the
+/// response, which librdkafka rejects as malformed.
+pub fn repeated<K: std::hash::Hash + Eq + Clone>(
+    keys: impl IntoIterator<Item = K>,
+) -> std::collections::HashSet<K> {
     let mut seen = std::collections::HashSet::new();
-    names.into_iter().filter(|n| !seen.insert(*n)).collect()
+    keys.into_iter()
+        .filter(|k| !seen.insert(k.clone()))
+        .collect()
 }
 
 /// The message for a name [`repeated_names`] found.

@@ -166,9 +166,14 @@ pub async fn handle(
 /// (which the storage checks): one batch per partition from v3 on, and zstd
 /// only from v7 (KIP-110), which clients that support zstd know to use.
 fn request_rule_broken(records: &[u8], api_version: i16) -> Option<(ErrorCode, String)> {
-    // In Kafka's order: the codec first, then the count.
-    let found: Vec<_> = sluice_protocol::batch::batches(records).take(2).collect();
-    if api_version < 7 && found.iter().any(|(_, h)| h.compression() == ZSTD) {
+    // In Kafka's order: the codec first, then the count. Only the first two
+    // headers are read, and nothing is allocated (this is the produce path).
+    let mut found = sluice_protocol::batch::batches(records);
+    let (first, second) = (found.next(), found.next());
+    let zstd = |b: &Option<(usize, sluice_protocol::batch::BatchHeader)>| {
+        b.as_ref().is_some_and(|(_, h)| h.compression() == ZSTD)
+    };
+    if api_version < 7 && (zstd(&first) || zstd(&second)) {
         return Some((
             ErrorCode::UnsupportedCompressionType,
             format!(
@@ -176,7 +181,7 @@ fn request_rule_broken(records: &[u8], api_version: i16) -> Option<(ErrorCode, S
             ),
         ));
     }
-    if found.len() > 1 {
+    if second.is_some() {
         return Some((
             ErrorCode::InvalidRecord,
             "a produce request may hold exactly one record batch per partition (Produce v3 and later); send the others in the next request".into(),
