@@ -9,9 +9,7 @@
 use std::io::{self, Read};
 
 use crate::batch::{BatchError, BatchHeader, HEADER_LEN};
-
-/// The most decompressed record bytes one batch may hold for this check.
-pub const MAX_RECORDS_BYTES: u64 = 64 << 20;
+use crate::codec::{decompressing, MAX_RECORDS_BYTES};
 
 /// Whether any record of `batch` (whose header `h` was validated) has no
 /// key.
@@ -19,20 +17,7 @@ pub fn has_keyless_record(batch: &[u8], h: &BatchHeader) -> Result<bool, BatchEr
     let payload = batch
         .get(HEADER_LEN..h.size)
         .ok_or_else(|| BatchError::Truncated(format!("batch of {} bytes", batch.len())))?;
-    let codec_failed =
-        |e: io::Error| BatchError::Invalid(format!("cannot decompress records: {e}"));
-    let records: Box<dyn Read + '_> = match h.compression() {
-        0 => Box::new(payload),
-        1 => Box::new(flate2::read::GzDecoder::new(payload)),
-        2 => Box::new(SnappyReader::new(payload).map_err(codec_failed)?),
-        3 => Box::new(lz4::Decoder::new(payload).map_err(codec_failed)?),
-        4 => Box::new(zstd::stream::read::Decoder::with_buffer(payload).map_err(codec_failed)?),
-        other => {
-            return Err(BatchError::Invalid(format!(
-                "unknown compression codec {other}"
-            )))
-        }
-    };
+    let records = decompressing(h.compression(), payload)?;
     let mut records = records.take(MAX_RECORDS_BYTES);
     match keyless_among(&mut records, h.record_count) {
         Ok(found) => Ok(found),
@@ -79,80 +64,6 @@ fn read_varint(r: &mut impl Read) -> io::Result<i64> {
         }
     }
     Err(io::Error::other("varint longer than 10 bytes"))
-}
-
-/// Snappy as Kafka clients write it: the Java client's xerial framing
-/// (a magic header, then blocks each prefixed with its length), or one raw
-/// snappy block (librdkafka can write either).
-struct SnappyReader<'a> {
-    /// Compressed blocks not read yet (xerial), or empty once the raw
-    /// block is decompressed.
-    rest: &'a [u8],
-    block: Vec<u8>,
-    at: usize,
-}
-
-const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
-/// The xerial header: magic, version and compatible version.
-const XERIAL_HEADER: usize = 16;
-
-impl<'a> SnappyReader<'a> {
-    fn new(payload: &'a [u8]) -> io::Result<Self> {
-        if payload.starts_with(XERIAL_MAGIC) {
-            let rest = payload.get(XERIAL_HEADER..).unwrap_or_default();
-            return Ok(SnappyReader {
-                rest,
-                block: Vec::new(),
-                at: 0,
-            });
-        }
-        Ok(SnappyReader {
-            rest: &[],
-            block: decompress_block(payload)?,
-            at: 0,
-        })
-    }
-
-    /// Decompresses the next xerial block; false when there is none.
-    fn next_block(&mut self) -> io::Result<bool> {
-        if self.rest.is_empty() {
-            return Ok(false);
-        }
-        let (len, rest) = self
-            .rest
-            .split_first_chunk::<4>()
-            .ok_or(io::ErrorKind::UnexpectedEof)?;
-        let len = u32::from_be_bytes(*len) as usize;
-        let block = rest.get(..len).ok_or(io::ErrorKind::UnexpectedEof)?;
-        self.rest = &rest[len..];
-        self.block = decompress_block(block)?;
-        self.at = 0;
-        Ok(true)
-    }
-}
-
-fn decompress_block(block: &[u8]) -> io::Result<Vec<u8>> {
-    let len = snap::raw::decompress_len(block).map_err(io::Error::other)?;
-    if len as u64 > MAX_RECORDS_BYTES {
-        return Err(io::Error::other(format!("a snappy block of {len} bytes")));
-    }
-    snap::raw::Decoder::new()
-        .decompress_vec(block)
-        .map_err(io::Error::other)
-}
-
-impl Read for SnappyReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.block.len() {
-            if !self.next_block()? {
-                return Ok(0);
-            }
-        }
-        let n = buf.len().min(self.block.len() - self.at);
-        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,16 @@
 //!   for many partitions and commits it to the catalog under the leader epoch.
 //! - [`merge`]: copies the chunks of many small objects into one larger
 //!   object and swaps their index rows.
+//! - [`compaction`]: keeps the latest record of each key in the logs of
+//!   compacted topics.
 //! - [`storage`]: the service the broker calls: topics, append, read, list
-//!   offsets, retention, merging and garbage collection.
+//!   offsets, retention, compaction, merging and garbage collection.
 
 pub mod cache;
 pub mod catalog;
 pub mod chunk_reader;
 pub mod commit;
+pub mod compaction;
 pub mod error;
 pub mod merge;
 pub mod objects;

@@ -335,12 +335,14 @@ impl PartitionLog {
         let mut s = self.lock();
         if log_start > s.log_start {
             s.log_start = log_start;
-            while s.tail.front().is_some_and(|b| b.last_offset < log_start) {
-                if let Some(old) = s.tail.pop_front() {
-                    s.tail_bytes -= old.bytes.len();
-                }
-            }
+            drop_tail_below(&mut s, log_start);
         }
+    }
+
+    /// Drops the tail's batches below `offset` after compaction rewrote
+    /// them, so that reads of those offsets find the compacted log.
+    pub fn forget_tail_below(&self, offset: i64) {
+        drop_tail_below(&mut self.lock(), offset);
     }
 
     /// Reads from the tail if it covers `offset`: the batch holding
@@ -363,6 +365,15 @@ impl PartitionLog {
             }
         }
         Some(out)
+    }
+}
+
+/// Drops the tail's batches that end below `offset`.
+fn drop_tail_below(s: &mut State, offset: i64) {
+    while s.tail.front().is_some_and(|b| b.last_offset < offset) {
+        if let Some(old) = s.tail.pop_front() {
+            s.tail_bytes -= old.bytes.len();
+        }
     }
 }
 

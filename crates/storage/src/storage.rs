@@ -1,6 +1,6 @@
 //! The storage service the broker calls: topics and their partitions,
-//! append, read, list offsets, and the background retention, merging and
-//! collection.
+//! append, read, list offsets, and the background retention, compaction,
+//! merging and collection.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -833,6 +833,9 @@ impl Storage {
             if let Err(e) = s.apply_retention().await {
                 tracing::warn!(error = %e, "retention pass failed");
             }
+            if let Err(e) = s.compact_logs().await {
+                tracing::warn!(error = %e, "compaction pass failed");
+            }
             if let Err(e) = s.merge_small_objects().await {
                 tracing::warn!(error = %e, "merging small objects failed");
             }
@@ -962,6 +965,66 @@ impl Storage {
                 return Ok(start);
             }
         }
+    }
+
+    /// Compacts the partitions of compacted topics that are due (see
+    /// [`crate::compaction`]); returns the records removed. A partition
+    /// whose pass fails is logged and left for the next pass; the others go
+    /// on.
+    pub async fn compact_logs(&self) -> Result<u64> {
+        let mut removed = 0;
+        for topic in self.topics() {
+            let config = topic.config();
+            if !config.compacts() {
+                continue;
+            }
+            let rules = crate::compaction::CompactionRules::of(&config);
+            for log in topic.partitions() {
+                if log.is_fenced() {
+                    continue;
+                }
+                let o = log.offsets();
+                let p = crate::compaction::PartitionToCompact {
+                    topic_id: topic.id,
+                    partition: log.partition,
+                    log_start: o.log_start,
+                    high_watermark: o.high_watermark,
+                };
+                let started = Instant::now();
+                let done = match crate::compaction::compact_partition(
+                    &*self.catalog,
+                    &self.objects,
+                    &self.owner,
+                    p,
+                    rules,
+                    crate::now_ms(),
+                )
+                .await
+                {
+                    Ok(Some(done)) => done,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = log.partition, error = %e,
+                            "compacting a partition failed; the next pass tries again");
+                        continue;
+                    }
+                };
+                if done.sections > 0 {
+                    log.forget_chunk_page();
+                    log.forget_tail_below(done.cleaned_to);
+                }
+                removed += done.records_removed;
+                metrics::counter!("sluice_compaction_records_removed_total")
+                    .increment(done.records_removed);
+                metrics::counter!("sluice_compaction_bytes_removed_total")
+                    .increment(done.bytes_before.saturating_sub(done.bytes_after));
+                tracing::info!(topic = %topic.name, partition = log.partition,
+                    cleaned_to = done.cleaned_to, records_removed = done.records_removed,
+                    bytes_before = done.bytes_before, bytes_after = done.bytes_after,
+                    ms = started.elapsed().as_millis() as u64, "compacted");
+            }
+        }
+        Ok(removed)
     }
 
     /// Merges small objects if enough wait (see [`crate::merge`]). The

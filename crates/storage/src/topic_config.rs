@@ -323,6 +323,23 @@ impl TopicConfig {
         self.get("cleanup.policy")
             .is_some_and(|(v, _)| v.contains("compact"))
     }
+    pub fn min_cleanable_dirty_ratio(&self) -> f64 {
+        self.get("min.cleanable.dirty.ratio")
+            .and_then(|(v, _)| v.parse().ok())
+            .unwrap_or(0.5)
+    }
+    pub fn min_compaction_lag_ms(&self) -> i64 {
+        self.long("min.compaction.lag.ms").max(0)
+    }
+    pub fn max_compaction_lag_ms(&self) -> i64 {
+        match self.long("max.compaction.lag.ms") {
+            ms if ms > 0 => ms,
+            _ => i64::MAX,
+        }
+    }
+    pub fn delete_retention_ms(&self) -> i64 {
+        self.long("delete.retention.ms").max(0)
+    }
 
     /// The rules the produce path checks batches against.
     pub fn batch_rules(&self) -> sluice_protocol::batch::BatchRules {

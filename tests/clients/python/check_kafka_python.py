@@ -11,7 +11,8 @@ with dense offsets; explicit timestamps with offsets_for_times,
 beginning/end offsets and admin ListOffsets; DescribeConfigs,
 IncrementalAlterConfigs and legacy AlterConfigs; CreatePartitions 3 -> 5 (and
 5 -> 4 refused); the client's default producer, which is idempotent
-(InitProducerId); DeleteTopics (and deleting it again).
+(InitProducerId); a compacted topic per codec read back once the broker
+compacted it; DeleteTopics (and deleting it again).
 
 Steps run from the basics to the extras so that one missing feature hides as
 little as possible; the first failure ends the check.
@@ -29,7 +30,7 @@ import kafka
 import kafka.codec
 import kafka.errors as Errors
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic, OffsetSpec
 
 from checklib import Check
 
@@ -334,6 +335,8 @@ def main(c: Check):
         c.eq("read-back (offset, value)", [(r.offset, r.value) for r in recs], list(enumerate(values)))
         consumer.close(autocommit=False)
 
+    check_compaction(c, bootstrap, admin, codecs, suffix)
+
     # ---------------------------------------------------------- DeleteTopics
     c.step(f"DeleteTopics {main_topic}, {ts_topic}")
     r = admin.delete_topics([main_topic, ts_topic])
@@ -345,6 +348,55 @@ def main(c: Check):
     expect_error("delete the deleted topic again", lambda: admin.delete_topics([main_topic]),
                  Errors.UnknownTopicOrPartitionError)
     admin.close()
+
+
+def check_compaction(c, bootstrap, admin, codecs, suffix):
+    """A compacted topic per codec: three rounds over eight keys and a
+    tombstone, in batches the broker's compaction rebuilds in their codec;
+    read back from the start once compacted: the latest record of each key
+    at its acknowledged offset."""
+    keys = [f"key-{k}".encode() for k in range(8)]
+    for codec in codecs:
+        topic = f"kp-compacted-{codec or 'none'}-{suffix}"
+        c.step(f"compacted topic {topic}: produce 3 rounds of {len(keys)} keys and a tombstone")
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={
+            "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"})])
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type=codec,
+                                 enable_idempotence=False, linger_ms=50,
+                                 request_timeout_ms=REQ_MS, max_block_ms=REQ_MS,
+                                 delivery_timeout_ms=REQ_MS + 1000)
+        latest = {}
+        for round_ in range(3):
+            sent = [(k, f"round {round_} {k.decode()} ".encode() * 20) for k in keys]
+            if round_ == 2:
+                sent.append((keys[0], None))
+            futures = [(k, v, producer.send(topic, key=k, value=v, partition=0)) for k, v in sent]
+            producer.flush(timeout=REQ_MS / 1000)
+            for k, v, f in futures:
+                latest[k] = (f.get(timeout=REQ_MS / 1000).offset, v)
+        producer.close(timeout=REQ_MS / 1000)
+        want = sorted((o, k, v) for k, (o, v) in latest.items())
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                 auto_offset_reset="none", request_timeout_ms=REQ_MS)
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+
+        def compacted():
+            consumer.seek(tp, 0)
+            got = []
+            deadline = time.monotonic() + 10
+            while len(got) < 3 * len(keys) + 1 and time.monotonic() < deadline:
+                recs = consumer.poll(timeout_ms=300).get(tp, [])
+                got.extend((r.offset, r.key, r.value) for r in recs)
+                if not recs and got and got[-1][0] == want[-1][0]:
+                    break
+            return got == want
+
+        c.wait_until(f"{topic} to read back compacted ({len(want)} records, the tombstone last)",
+                     compacted, timeout_s=60, interval_s=1)
+        c.ok(f"{topic}: the latest record of each key, at its acknowledged offset")
+        consumer.close(autocommit=False)
+        admin.delete_topics([topic])
 
 
 if __name__ == "__main__":

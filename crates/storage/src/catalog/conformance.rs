@@ -380,6 +380,80 @@ pub async fn run(catalog: &dyn Catalog) {
     producer_ids(catalog).await;
     producer_state(catalog, salt + 500).await;
     merges(catalog, salt + 700).await;
+    cleaned_offsets(catalog, salt + 800).await;
+}
+
+/// Compaction's bookkeeping: the bytes not cleaned yet, and where a
+/// partition was cleaned up to, kept per partition and gone with the topic.
+async fn cleaned_offsets(catalog: &dyn Catalog, salt: i64) {
+    let topic = TopicRow {
+        id: salt + 1,
+        name: format!("cleaned-{salt}"),
+        uuid: [5; 16],
+        partitions: 2,
+        configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        created_ms: 0,
+    };
+    catalog.create_topic(&topic, "c0").await.unwrap();
+    let epoch = catalog.take_over(topic.id, "c1", None).await.unwrap()[0].leader_epoch;
+    // One chunk per partition and commit.
+    let commits = [
+        (
+            salt + 10,
+            vec![
+                chunk(topic.id, 0, 0, 9, 100, salt + 10),
+                chunk(topic.id, 1, 0, 4, 100, salt + 10),
+            ],
+        ),
+        (salt + 11, vec![chunk(topic.id, 0, 10, 19, 200, salt + 11)]),
+    ];
+    for (id, chunks) in commits {
+        catalog
+            .register_object(&object(id, "c1", i64::MAX))
+            .await
+            .unwrap();
+        let c = Commit {
+            object_id: id,
+            object_size: 500,
+            partitions: chunks
+                .into_iter()
+                .map(|chunk| PartitionCommit {
+                    leader_epoch: epoch,
+                    chunk,
+                })
+                .collect(),
+            producers: vec![],
+            next_object: None,
+        };
+        assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+    }
+    // Each chunk is 10 bytes per offset.
+    let from = |p, o| catalog.partition_bytes_from(topic.id, p, o);
+    assert_eq!(from(0, 0).await.unwrap(), 200);
+    assert_eq!(from(0, 10).await.unwrap(), 100, "chunks starting at 10 on");
+    assert_eq!(from(0, 11).await.unwrap(), 0);
+    assert_eq!(from(1, 0).await.unwrap(), 50, "per partition");
+
+    assert_eq!(catalog.cleaned_offset(topic.id, 0).await.unwrap(), None);
+    catalog.set_cleaned_offset(topic.id, 0, 10).await.unwrap();
+    catalog.set_cleaned_offset(topic.id, 0, 20).await.unwrap();
+    catalog.set_cleaned_offset(topic.id, 1, 5).await.unwrap();
+    assert_eq!(catalog.cleaned_offset(topic.id, 0).await.unwrap(), Some(20));
+    assert_eq!(catalog.cleaned_offset(topic.id, 1).await.unwrap(), Some(5));
+    catalog.set_cleaned_offset(topic.id, 7, 5).await.unwrap();
+    assert_eq!(
+        catalog.cleaned_offset(topic.id, 7).await.unwrap(),
+        None,
+        "no row for a partition that does not exist"
+    );
+    catalog.delete_topic(topic.id).await.unwrap();
+    assert_eq!(catalog.cleaned_offset(topic.id, 0).await.unwrap(), None);
+    catalog.set_cleaned_offset(topic.id, 1, 9).await.unwrap();
+    assert_eq!(
+        catalog.cleaned_offset(topic.id, 1).await.unwrap(),
+        None,
+        "nor for a deleted topic"
+    );
 }
 
 /// Merges: small objects are listed oldest first, their chunks found, and

@@ -369,6 +369,17 @@ pub trait Catalog: Send + Sync + 'static {
     /// Total stored bytes of every topic, by name, in one query (tenant
     /// capacity accounting).
     async fn bytes_by_topic(&self) -> Result<Vec<(String, i64)>>;
+    /// Stored bytes of a partition's chunks that start at or after
+    /// `offset` (a compacted log's part not cleaned yet).
+    async fn partition_bytes_from(&self, topic_id: i64, partition: i32, offset: i64)
+        -> Result<i64>;
+
+    /// The offset below which compaction last cleaned a partition's log,
+    /// if it ever did.
+    async fn cleaned_offset(&self, topic_id: i64, partition: i32) -> Result<Option<i64>>;
+    /// Records that compaction cleaned a partition's log below `offset`.
+    /// Does nothing if the partition no longer exists.
+    async fn set_cleaned_offset(&self, topic_id: i64, partition: i32, offset: i64) -> Result<()>;
 
     /// Moves a partition's log start forward (retention) and removes the
     /// chunks wholly below it, if `leader_epoch` still leads it.

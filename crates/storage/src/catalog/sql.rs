@@ -72,6 +72,13 @@ const SCHEMA: &[&str] = &[
     // own, so that the objects table keeps the shape older versions know).
     "CREATE TABLE IF NOT EXISTS merged_objects (
         object_id BIGINT PRIMARY KEY)",
+    // Where compaction last cleaned each compacted partition's log up to,
+    // so that a restart does not treat the whole log as new.
+    "CREATE TABLE IF NOT EXISTS cleaned_offsets (
+        topic_id BIGINT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        cleaned_to BIGINT NOT NULL,
+        PRIMARY KEY (topic_id, partition_id))",
     "CREATE TABLE IF NOT EXISTS chunks (
         topic_id BIGINT NOT NULL,
         partition_id BIGINT NOT NULL,
@@ -416,6 +423,7 @@ impl Catalog for SqlCatalog {
             "DELETE FROM group_offsets WHERE topic = (SELECT name FROM topics WHERE id = $1)",
             "DELETE FROM chunks WHERE topic_id = $1",
             "DELETE FROM producer_states WHERE topic_id = $1",
+            "DELETE FROM cleaned_offsets WHERE topic_id = $1",
             "DELETE FROM partitions WHERE topic_id = $1",
             "DELETE FROM topics WHERE id = $1",
         ] {
@@ -748,6 +756,51 @@ impl Catalog for SqlCatalog {
         .await?;
         // SUM is NUMERIC on PostgreSQL, hence the cast.
         Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    async fn partition_bytes_from(
+        &self,
+        topic_id: i64,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(byte_len), 0) AS BIGINT) AS total FROM chunks \
+             WHERE topic_id = $1 AND partition_id = $2 AND base_offset >= $3",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(offset)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    async fn cleaned_offset(&self, topic_id: i64, partition: i32) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT cleaned_to FROM cleaned_offsets WHERE topic_id = $1 AND partition_id = $2",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+    }
+
+    async fn set_cleaned_offset(&self, topic_id: i64, partition: i32, offset: i64) -> Result<()> {
+        // Only for a partition that still exists, so that a topic deleted
+        // during its compaction leaves no row behind.
+        sqlx::query(
+            "INSERT INTO cleaned_offsets (topic_id, partition_id, cleaned_to) \
+             SELECT topic_id, partition_id, $3 FROM partitions WHERE topic_id = $1 AND partition_id = $2 \
+             ON CONFLICT (topic_id, partition_id) DO UPDATE SET cleaned_to = excluded.cleaned_to",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(offset)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn bytes_by_topic(&self) -> Result<Vec<(String, i64)>> {

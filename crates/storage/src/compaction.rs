@@ -1,0 +1,522 @@
+//! Log compaction: a topic whose `cleanup.policy` includes `compact` keeps
+//! the latest record of each key (ARCHITECTURE.md, background work).
+//!
+//! A partition's log has a cleaned part, below the offset its last
+//! compaction reached (kept in the catalog), and a dirty part from there
+//! on. Once the dirty part is `min.cleanable.dirty.ratio` of the log's
+//! bytes, or its oldest chunk has waited `max.compaction.lag.ms`, a pass:
+//!
+//! 1. maps each key of the dirty part to its latest offset, stopping before
+//!    the first chunk newer than `min.compaction.lag.ms` or once the map
+//!    fills its memory budget (the next pass goes on from there);
+//! 2. copies the log from its start up to where the map stopped, keeping a
+//!    record unless the map holds a later offset for its key, and dropping
+//!    records without a key (as Kafka's cleaner does) and tombstones of the
+//!    cleaned part whose batch is older than `delete.retention.ms`;
+//! 3. swaps each copied section's index rows in one catalog transaction, as
+//!    a merge does (see `crate::merge`), so a pass that lost a race with
+//!    retention or a deletion changes nothing;
+//! 4. records the new cleaned offset.
+//!
+//! Offsets never move: a batch that lost records keeps its base and last
+//! offset (see `sluice_protocol::batch_records`), and a chunk that lost
+//! them all leaves a gap that readers step over, as Kafka's do. A record
+//! is only dropped when a later record of its key stays (or it is an
+//! expired tombstone), so a pass cut short anywhere leaves a correct log.
+//! Batches of transactions (Sluice writes none yet) and batches whose
+//! records cannot be read are kept whole and left out of the map, so they
+//! never cause another record's removal.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use sluice_protocol::batch::{parse_header, BatchError, BatchHeader};
+use sluice_protocol::batch_records::{read_records, RecordEntry};
+
+use crate::catalog::{Catalog, ChunkRow, Merge, ObjectRow};
+use crate::error::{Result, StorageError};
+use crate::merge::MAX_CHUNK_BYTES;
+use crate::objects::{object_path, ObjectBuilder, Objects};
+use crate::topic_config::TopicConfig;
+
+/// Memory the key map of one pass may use (keys plus about 48 bytes of
+/// bookkeeping each), as Kafka's `log.cleaner.dedupe.buffer.size` bounds
+/// its cleaner.
+const MAP_BUDGET: usize = 64 << 20;
+/// Per-entry bytes counted on top of the key.
+const ENTRY_OVERHEAD: usize = 48;
+/// Most chunk bytes one section copies (and holds in memory at once).
+const SECTION_BYTES: i64 = 64 << 20;
+/// Most index rows one section replaces, as for a merge.
+const SECTION_ROWS: usize = 4096;
+/// Index rows read from the catalog at a time.
+const PAGE: i64 = 256;
+/// How long a written object stays collectable if its section never
+/// commits.
+const PREPARED_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// The topic's compaction settings.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionRules {
+    pub min_dirty_ratio: f64,
+    pub min_lag_ms: i64,
+    pub max_lag_ms: i64,
+    pub delete_retention_ms: i64,
+}
+
+impl CompactionRules {
+    pub fn of(config: &TopicConfig) -> Self {
+        CompactionRules {
+            min_dirty_ratio: config.min_cleanable_dirty_ratio(),
+            min_lag_ms: config.min_compaction_lag_ms(),
+            max_lag_ms: config.max_compaction_lag_ms(),
+            delete_retention_ms: config.delete_retention_ms(),
+        }
+    }
+}
+
+/// One partition as a pass finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionToCompact {
+    pub topic_id: i64,
+    pub partition: i32,
+    pub log_start: i64,
+    pub high_watermark: i64,
+}
+
+/// What a pass over one partition did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Compacted {
+    /// The offset the log is now cleaned up to.
+    pub cleaned_to: i64,
+    pub records_removed: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Sections rewritten (0 when nothing could be removed).
+    pub sections: usize,
+}
+
+/// Compacts one partition if it is due; `None` if it was not, or a
+/// section lost a race (the next pass tries again).
+pub async fn compact_partition(
+    catalog: &dyn Catalog,
+    objects: &Objects,
+    owner: &str,
+    p: PartitionToCompact,
+    rules: CompactionRules,
+    now_ms: i64,
+) -> Result<Option<Compacted>> {
+    let cleaned = catalog
+        .cleaned_offset(p.topic_id, p.partition)
+        .await?
+        .unwrap_or(p.log_start)
+        .max(p.log_start);
+    if !due(catalog, p, cleaned, rules, now_ms).await? {
+        return Ok(None);
+    }
+    let (map, end) = latest_offsets(catalog, objects, p, cleaned, rules, now_ms).await?;
+    if end <= cleaned {
+        return Ok(None);
+    }
+    let mut done = Compacted {
+        cleaned_to: end,
+        ..Default::default()
+    };
+    let keep = |header: &BatchHeader, e: &RecordEntry, key: Option<&[u8]>| {
+        let Some(key) = key else { return false };
+        if map.get(key).is_some_and(|&latest| latest > e.offset) {
+            return false;
+        }
+        let expired_tombstone = !e.has_value
+            && e.offset < cleaned
+            && header.max_timestamp < now_ms.saturating_sub(rules.delete_retention_ms);
+        !expired_tombstone
+    };
+    let mut section: Vec<ChunkRow> = Vec::new();
+    let mut section_bytes = 0;
+    let mut from = p.log_start;
+    loop {
+        let page = catalog
+            .chunks_from(p.topic_id, p.partition, from, PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        from = last.last_offset + 1;
+        let mut reached_end = page.len() < PAGE as usize;
+        for c in page {
+            if c.base_offset >= end {
+                reached_end = true;
+                break;
+            }
+            if !section.is_empty()
+                && (section_bytes + c.byte_len > SECTION_BYTES || section.len() == SECTION_ROWS)
+            {
+                if !copy_section(catalog, objects, owner, &section, &keep, now_ms, &mut done)
+                    .await?
+                {
+                    return Ok(None);
+                }
+                section.clear();
+                section_bytes = 0;
+            }
+            section_bytes += c.byte_len;
+            section.push(c);
+        }
+        if reached_end {
+            break;
+        }
+    }
+    if !section.is_empty()
+        && !copy_section(catalog, objects, owner, &section, &keep, now_ms, &mut done).await?
+    {
+        return Ok(None);
+    }
+    catalog
+        .set_cleaned_offset(p.topic_id, p.partition, end)
+        .await?;
+    Ok(Some(done))
+}
+
+/// Whether the dirty part is large enough, or old enough, to compact.
+async fn due(
+    catalog: &dyn Catalog,
+    p: PartitionToCompact,
+    cleaned: i64,
+    rules: CompactionRules,
+    now_ms: i64,
+) -> Result<bool> {
+    let dirty = catalog
+        .partition_bytes_from(p.topic_id, p.partition, cleaned)
+        .await?;
+    if dirty == 0 {
+        return Ok(false);
+    }
+    let total = catalog.partition_bytes(p.topic_id, p.partition).await?;
+    if dirty as f64 >= rules.min_dirty_ratio * total as f64 {
+        return Ok(true);
+    }
+    if rules.max_lag_ms == i64::MAX {
+        return Ok(false);
+    }
+    let oldest = catalog
+        .chunks_from(p.topic_id, p.partition, cleaned, 1)
+        .await?;
+    Ok(oldest
+        .first()
+        .is_some_and(|c| c.max_timestamp <= now_ms.saturating_sub(rules.max_lag_ms)))
+}
+
+/// The latest offset of each key from `cleaned` on, and the offset the map
+/// reaches (a chunk boundary; `cleaned` if no chunk could be mapped).
+async fn latest_offsets(
+    catalog: &dyn Catalog,
+    objects: &Objects,
+    p: PartitionToCompact,
+    cleaned: i64,
+    rules: CompactionRules,
+    now_ms: i64,
+) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
+    let newest_cleanable = match rules.min_lag_ms {
+        0 => i64::MAX,
+        lag => now_ms.saturating_sub(lag),
+    };
+    let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut map_bytes = 0;
+    let mut end = cleaned;
+    let mut from = cleaned;
+    loop {
+        let page = catalog
+            .chunks_from(p.topic_id, p.partition, from, PAGE)
+            .await?;
+        let full_page = page.len() == PAGE as usize;
+        for c in &page {
+            if c.base_offset >= p.high_watermark || c.max_timestamp > newest_cleanable {
+                return Ok((map, end));
+            }
+            let bytes = read_chunk(objects, c).await?;
+            let mut keys = Vec::new();
+            for (at, h) in chunk_batches(c, &bytes)? {
+                if h.is_transactional() || h.is_control() {
+                    continue;
+                }
+                let records = match read_records(&bytes[at..at + h.size]) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        unreadable(c, &h, e)?;
+                        continue;
+                    }
+                };
+                for e in &records.entries {
+                    if let Some(key) = records.key(e) {
+                        keys.push((key.to_vec(), e.offset));
+                    }
+                }
+            }
+            let adds: usize = keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD).sum();
+            if end > cleaned && map_bytes + adds > MAP_BUDGET {
+                return Ok((map, end));
+            }
+            for (key, offset) in keys {
+                let len = key.len();
+                if map.insert(key, offset).is_none() {
+                    map_bytes += len + ENTRY_OVERHEAD;
+                }
+            }
+            end = c.last_offset + 1;
+        }
+        match page.last() {
+            Some(last) if full_page => from = last.last_offset + 1,
+            _ => return Ok((map, end)),
+        }
+    }
+}
+
+/// A batch whose records cannot be read: corruption stops the pass (a
+/// rebuilt batch would bless it with a new CRC); anything else keeps the
+/// batch whole and out of the map, which is always safe.
+fn unreadable(c: &ChunkRow, h: &BatchHeader, e: BatchError) -> Result<()> {
+    if matches!(e, BatchError::BadCrc { .. } | BatchError::Truncated(_)) {
+        return Err(StorageError::CorruptObject(
+            object_path(c.object_id),
+            format!("batch at offset {}: {e}", h.base_offset),
+        ));
+    }
+    tracing::warn!(object = %object_path(c.object_id), offset = h.base_offset, error = %e,
+        "compaction keeps a batch whose records it cannot read");
+    Ok(())
+}
+
+/// Copies one section's chunks keeping what `keep` says, and swaps its
+/// index rows; false if the swap lost a race. A section where nothing is
+/// dropped is left as it is.
+async fn copy_section(
+    catalog: &dyn Catalog,
+    objects: &Objects,
+    owner: &str,
+    section: &[ChunkRow],
+    keep: &impl Fn(&BatchHeader, &RecordEntry, Option<&[u8]>) -> bool,
+    now_ms: i64,
+    done: &mut Compacted,
+) -> Result<bool> {
+    // Each chunk's batches as they will be stored.
+    let mut copies: Vec<(ChunkRow, Vec<Bytes>)> = Vec::with_capacity(section.len());
+    let mut removed = 0;
+    for c in section {
+        let bytes = read_chunk(objects, c).await?;
+        let mut kept = Vec::new();
+        for (at, h) in chunk_batches(c, &bytes)? {
+            let batch = bytes.slice(at..at + h.size);
+            if h.is_transactional() || h.is_control() {
+                kept.push(batch);
+                continue;
+            }
+            let records = match read_records(&batch) {
+                Ok(r) => r,
+                Err(e) => {
+                    unreadable(c, &h, e)?;
+                    kept.push(batch);
+                    continue;
+                }
+            };
+            let retained: Vec<&RecordEntry> = records
+                .entries
+                .iter()
+                .filter(|e| keep(&h, e, records.key(e)))
+                .collect();
+            removed += (records.entries.len() - retained.len()) as u64;
+            if retained.len() == records.entries.len() {
+                kept.push(batch);
+            } else if !retained.is_empty() {
+                let rebuilt = records.rebuild(&batch, retained).map_err(|e| {
+                    StorageError::CorruptObject(object_path(c.object_id), e.to_string())
+                })?;
+                kept.push(Bytes::from(rebuilt));
+            }
+        }
+        copies.push((*c, kept));
+    }
+    if removed == 0 {
+        return Ok(true);
+    }
+
+    let id = (rand::random::<u64>() >> 1) as i64;
+    let mut builder = ObjectBuilder::with_capacity(
+        copies
+            .iter()
+            .flat_map(|(_, kept)| kept.iter().map(Bytes::len))
+            .sum(),
+    );
+    let mut rows = Vec::new();
+    for run in plan_copies(&copies) {
+        let (first, last) = (&copies[run.start].0, &copies[run.end - 1].0);
+        let start = builder.position();
+        let mut max_timestamp = -1;
+        for (_, kept) in &copies[run] {
+            for b in kept {
+                builder.push_batch(b);
+                max_timestamp = max_timestamp.max(parse_header(b).map_or(-1, |h| h.max_timestamp));
+            }
+        }
+        let (byte_start, byte_len) = builder.end_chunk(
+            start,
+            first.topic_id,
+            first.partition,
+            first.base_offset,
+            last.last_offset,
+        );
+        rows.push(ChunkRow {
+            topic_id: first.topic_id,
+            partition: first.partition,
+            base_offset: first.base_offset,
+            last_offset: last.last_offset,
+            max_timestamp,
+            leader_epoch: first.leader_epoch,
+            object_id: id,
+            byte_start: byte_start as i64,
+            byte_len: byte_len as i64,
+        });
+    }
+    let body = builder.finish();
+    let object = ObjectRow {
+        id,
+        path: object_path(id),
+        owner: owner.to_string(),
+        created_ms: now_ms,
+        expires_ms: now_ms + PREPARED_TTL_MS,
+    };
+    catalog.register_object(&object).await?;
+    objects.put(&object.path, body.clone()).await?;
+    let bytes_before: i64 = section.iter().map(|c| c.byte_len).sum();
+    let bytes_after: i64 = rows.iter().map(|c| c.byte_len).sum();
+    let merge = Merge {
+        object_id: id,
+        object_size: body.len() as i64,
+        replaced: section.to_vec(),
+        merged: rows,
+    };
+    if !catalog.merge_chunks(&merge).await? {
+        tracing::info!(object = %object.path,
+            "a compaction lost a race with retention, a deletion or a merge and changed nothing; its object will be collected");
+        return Ok(false);
+    }
+    done.records_removed += removed;
+    done.bytes_before += bytes_before as u64;
+    done.bytes_after += bytes_after as u64;
+    done.sections += 1;
+    Ok(true)
+}
+
+/// Runs of copied chunks (in offset order) stored as one chunk each: those
+/// left with batches, of one leader epoch, within [`MAX_CHUNK_BYTES`]
+/// together. A run's offset range spans the chunks left empty inside it;
+/// chunks left empty at a run's edge leave a gap in the index.
+fn plan_copies(copies: &[(ChunkRow, Vec<Bytes>)]) -> Vec<std::ops::Range<usize>> {
+    let mut runs = Vec::new();
+    let mut run: Option<(usize, usize, i32)> = None; // start, bytes, epoch
+    for (i, (c, kept)) in copies.iter().enumerate() {
+        if kept.is_empty() {
+            continue;
+        }
+        let len: usize = kept.iter().map(Bytes::len).sum();
+        run = match run {
+            Some((start, bytes, epoch))
+                if epoch == c.leader_epoch && (bytes + len) as i64 <= MAX_CHUNK_BYTES =>
+            {
+                Some((start, bytes + len, epoch))
+            }
+            Some((start, ..)) => {
+                runs.push(start..last_kept(copies, i));
+                Some((i, len, c.leader_epoch))
+            }
+            None => Some((i, len, c.leader_epoch)),
+        };
+    }
+    if let Some((start, ..)) = run {
+        runs.push(start..last_kept(copies, copies.len()));
+    }
+    runs
+}
+
+/// One past the last chunk before `before` that kept a batch.
+fn last_kept(copies: &[(ChunkRow, Vec<Bytes>)], before: usize) -> usize {
+    copies[..before]
+        .iter()
+        .rposition(|(_, kept)| !kept.is_empty())
+        .map_or(0, |i| i + 1)
+}
+
+/// A chunk's bytes from the object store (not through the read cache,
+/// which is for consumers).
+async fn read_chunk(objects: &Objects, c: &ChunkRow) -> Result<Bytes> {
+    let path = object_path(c.object_id);
+    let bytes = objects
+        .get_range(&path, c.byte_start as u64, c.byte_len as u64)
+        .await?;
+    if bytes.len() as i64 != c.byte_len {
+        return Err(StorageError::CorruptObject(
+            path,
+            format!(
+                "expected {} bytes at {}, got {}",
+                c.byte_len,
+                c.byte_start,
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The batches of a chunk, which must fill it exactly.
+fn chunk_batches(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let h = parse_header(&bytes[at..]).map_err(|e| {
+            StorageError::CorruptObject(
+                object_path(c.object_id),
+                format!("chunk at offset {}: {e}", c.base_offset),
+            )
+        })?;
+        out.push((at, h));
+        at += h.size;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(base: i64, last: i64, epoch: i32, batches: &[usize]) -> (ChunkRow, Vec<Bytes>) {
+        let row = ChunkRow {
+            topic_id: 1,
+            partition: 0,
+            base_offset: base,
+            last_offset: last,
+            max_timestamp: 0,
+            leader_epoch: epoch,
+            object_id: 1,
+            byte_start: 0,
+            byte_len: 0,
+        };
+        (
+            row,
+            batches.iter().map(|&n| Bytes::from(vec![0u8; n])).collect(),
+        )
+    }
+
+    #[test]
+    fn copies_join_across_empty_chunks_and_split_at_epochs_and_size() {
+        let big = MAX_CHUNK_BYTES as usize - 10;
+        let copies = [
+            copy(0, 9, 1, &[]), // empty at the start: a gap
+            copy(10, 19, 1, &[100]),
+            copy(20, 29, 1, &[]), // empty inside a run: spanned
+            copy(30, 39, 1, &[100]),
+            copy(40, 49, 2, &[100]), // a new epoch
+            copy(50, 59, 2, &[big]), // over the size
+            copy(60, 69, 2, &[]),    // empty at the end: a gap
+        ];
+        assert_eq!(plan_copies(&copies), vec![1..4, 4..5, 5..6]);
+        assert!(plan_copies(&[copy(0, 1, 1, &[])]).is_empty());
+    }
+}

@@ -1,0 +1,333 @@
+//! Log compaction on the embedded backends: a compacted topic keeps the
+//! latest record of each key at the offset it was written with, in every
+//! codec; tombstones go after `delete.retention.ms`; records without a key
+//! go; new records stay until `min.compaction.lag.ms`; and where the log
+//! was cleaned up to survives a restart.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use sluice_storage::storage::LATEST;
+use sluice_storage::{Storage, StorageOptions};
+
+mod common;
+
+const CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
+/// A batch of `(key, value)` records (`None` value: a tombstone).
+fn keyed(records: &[(&str, Option<&str>)], compression: Compression) -> Bytes {
+    let now = sluice_storage::now_ms();
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // Consecutive, or the encoder starts a new batch per record.
+            sequence: i as i32,
+            timestamp: now,
+            key: Some(Bytes::from(k.to_string())),
+            value: v.map(|v| Bytes::from(v.to_string())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+/// A store with no in-memory tail (every read goes to the objects) and no
+/// background passes (the test runs them).
+async fn open(dir: &std::path::Path) -> Arc<Storage> {
+    let mut opts = StorageOptions::new(
+        format!("sqlite://{}/catalog.db", dir.display()),
+        format!("file://{}/objects", dir.display()),
+    );
+    opts.maintenance_interval = Duration::from_secs(3600);
+    opts.collect_grace_ms = 0;
+    opts.tail_bytes = 0;
+    Storage::open(opts).await.unwrap()
+}
+
+fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every record of partition 0 from `from`: (offset, key, value).
+async fn records(s: &Storage, topic: &str, from: i64) -> Vec<(i64, String, Option<String>)> {
+    let r = s.read(topic, 0, from, 64 << 20).await.unwrap();
+    let mut out = Vec::new();
+    // Each read slice may hold several batches back to back.
+    let batches = r.batches.iter().flat_map(|slice| {
+        sluice_protocol::batch::batches(slice)
+            .map(|(at, h)| slice.slice(at..at + h.size))
+            .collect::<Vec<_>>()
+    });
+    for mut b in batches {
+        let set = RecordBatchDecoder::decode(&mut b).unwrap();
+        for rec in set.records {
+            let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+            out.push((
+                rec.offset,
+                rec.key.as_ref().map(text).unwrap_or_default(),
+                rec.value.as_ref().map(text),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(
+        "c",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    // Five rounds, each one batch in another codec; round r writes keys
+    // k{r} to k9, so every round's batch keeps its first record and loses
+    // the rest: every codec's batches are rebuilt. Then one more batch.
+    for (round, codec) in CODECS.into_iter().enumerate() {
+        let keys: Vec<String> = (round..10).map(|k| format!("k{k}")).collect();
+        let values: Vec<String> = (round..10).map(|k| format!("r{round}-k{k}")).collect();
+        let batch: Vec<(&str, Option<&str>)> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+            .collect();
+        s.append("c", 0, keyed(&batch, codec)).await.unwrap();
+    }
+    // Offsets 0-9, 10-18, 19-26, 27-33 and 34-39; then 40-42.
+    s.append(
+        "c",
+        0,
+        keyed(
+            &[("k5", Some("late-5")), ("k3", None), ("k7", Some("late-7"))],
+            Compression::Lz4,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(records(&s, "c", 0).await.len(), 43);
+
+    assert_eq!(s.compact_logs().await.unwrap(), 43 - 10);
+    let entry = |o: i64, k: &str, v: Option<&str>| (o, k.to_string(), v.map(str::to_string));
+    let expected = vec![
+        entry(0, "k0", Some("r0-k0")),
+        entry(10, "k1", Some("r1-k1")),
+        entry(19, "k2", Some("r2-k2")),
+        entry(34, "k4", Some("r4-k4")),
+        entry(36, "k6", Some("r4-k6")),
+        entry(38, "k8", Some("r4-k8")),
+        entry(39, "k9", Some("r4-k9")),
+        entry(40, "k5", Some("late-5")),
+        entry(41, "k3", None),
+        entry(42, "k7", Some("late-7")),
+    ];
+    assert_eq!(records(&s, "c", 0).await, expected);
+    // A read from inside a rebuilt batch gets that batch, and one from an
+    // offset whose whole batch is gone starts at the next batch.
+    assert_eq!(records(&s, "c", 12).await, expected[1..]);
+    assert_eq!(records(&s, "c", 30).await, expected[3..]);
+    assert_eq!(records(&s, "c", 41).await, expected[7..]);
+    let end = s.offset_at("c", 0, LATEST).await.unwrap().offset;
+    assert_eq!(end, 43, "offsets never move");
+    assert_eq!(s.compact_logs().await.unwrap(), 0, "nothing new to clean");
+
+    // The tombstone is kept for delete.retention.ms (a day by default), and
+    // goes once that is 0 and the log has new records to clean.
+    s.set_topic_configs(
+        "c",
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(s.compact_logs().await.unwrap(), 0, "no dirty records");
+    let (a, _) = s
+        .append(
+            "c",
+            0,
+            keyed(&[("k0", Some("newest-0"))], Compression::Zstd),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.base_offset, 43);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        s.compact_logs().await.unwrap(),
+        2,
+        "k0's older record and k3's tombstone"
+    );
+    let got = records(&s, "c", 0).await;
+    assert!(!got.iter().any(|(_, k, _)| k == "k3"), "{got:?}");
+    assert_eq!(got.last(), Some(&entry(43, "k0", Some("newest-0"))));
+    assert_eq!(got.len(), 9);
+
+    // Where the log was cleaned up to, and the log, survive a restart.
+    let topic_id = s.topic("c").unwrap().id;
+    s.shutdown().await;
+    drop(s);
+    let s = open(dir.path()).await;
+    assert_eq!(
+        s.catalog().cleaned_offset(topic_id, 0).await.unwrap(),
+        Some(44)
+    );
+    assert_eq!(records(&s, "c", 0).await, got);
+    assert_eq!(s.compact_logs().await.unwrap(), 0);
+    let (a, _) = s
+        .append("c", 0, keyed(&[("k1", Some("after"))], Compression::None))
+        .await
+        .unwrap();
+    assert_eq!(a.base_offset, 44);
+    // The copied objects are collected (grace 0: mark, then delete).
+    s.collect_objects().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    s.collect_objects().await.unwrap();
+    assert_eq!(records(&s, "c", 0).await.len(), 10);
+}
+
+#[tokio::test]
+async fn records_younger_than_the_minimum_lag_are_not_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(
+        "lag",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("min.compaction.lag.ms", "3600000"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    for v in ["a", "b", "c"] {
+        s.append("lag", 0, keyed(&[("k", Some(v))], Compression::None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.compact_logs().await.unwrap(), 0);
+    assert_eq!(records(&s, "lag", 0).await.len(), 3);
+}
+
+#[tokio::test]
+async fn the_dirty_ratio_decides_when_a_log_is_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(
+        "ratio",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0.5"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    let round = |tag: &'static str| {
+        let keys: Vec<String> = (0..20).map(|k| format!("k{k}")).collect();
+        let values: Vec<String> = (0..20).map(|k| format!("{tag}-{k}")).collect();
+        keyed(
+            &keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+                .collect::<Vec<_>>(),
+            Compression::None,
+        )
+    };
+    // All dirty at first: compacted down to one round.
+    s.append("ratio", 0, round("a")).await.unwrap();
+    s.append("ratio", 0, round("b")).await.unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 20);
+    // A small dirty part (a fifth of the log) waits...
+    s.append("ratio", 0, keyed(&[("k1", Some("c"))], Compression::None))
+        .await
+        .unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 0);
+    // ...until it is half of it.
+    s.append("ratio", 0, round("d")).await.unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 21);
+    let got = records(&s, "ratio", 0).await;
+    assert_eq!(got.len(), 20);
+    assert!(got
+        .iter()
+        .all(|(_, _, v)| v.as_deref().unwrap().starts_with("d-")));
+}
+
+#[tokio::test]
+async fn records_without_a_key_go_when_a_topic_becomes_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic("mixed", 1, BTreeMap::new(), false)
+        .await
+        .unwrap();
+    let now = sluice_storage::now_ms();
+    s.append("mixed", 0, common::record_batch([b"no key".to_vec()], now))
+        .await
+        .unwrap();
+    s.append("mixed", 0, keyed(&[("k", Some("v"))], Compression::Gzip))
+        .await
+        .unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 0, "not compacted yet");
+    s.set_topic_configs(
+        "mixed",
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 1);
+    assert_eq!(
+        records(&s, "mixed", 0).await,
+        vec![(1, "k".to_string(), Some("v".to_string()))]
+    );
+}
+
