@@ -9,6 +9,12 @@
 //! unchanged base). Only the record count, the length, the max timestamp
 //! (under CreateTime) and the CRC are new, and the records are compressed
 //! again with the batch's own codec, as Kafka's log cleaner does.
+//!
+//! A batch holding tombstones can also be given a delete horizon (KIP-534):
+//! the broker time after which compaction may remove them, carried in the
+//! base timestamp with attribute bit 6 set. The records' timestamp deltas
+//! are then rewritten against it, so every client still reads the same
+//! timestamps.
 
 use std::io::Read;
 use std::ops::Range;
@@ -20,7 +26,15 @@ const LENGTH_AT: usize = 8;
 const CRC_AT: usize = 17;
 const ATTRIBUTES_AT: usize = 21;
 const MAX_TIMESTAMP_AT: usize = 35;
+const BASE_TIMESTAMP_AT: usize = 27;
 const RECORD_COUNT_AT: usize = 57;
+/// Attribute bit 6: the base timestamp is the batch's delete horizon.
+const DELETE_HORIZON_BIT: i16 = 0x40;
+
+/// The delete horizon of a batch, if compaction gave it one.
+pub fn delete_horizon(h: &BatchHeader) -> Option<i64> {
+    (h.attributes & DELETE_HORIZON_BIT != 0).then_some(h.base_timestamp)
+}
 
 /// One batch's records, decompressed.
 #[derive(Debug)]
@@ -44,6 +58,11 @@ pub struct RecordEntry {
     pub has_value: bool,
     /// The whole record, its length prefix included.
     raw: Range<usize>,
+    /// Where the record's attributes byte is (after its length prefix).
+    after_length: usize,
+    /// Where the record's offset delta starts: what follows the timestamp
+    /// delta, kept as it is when the timestamp delta is rewritten.
+    after_timestamp: usize,
 }
 
 impl BatchRecords {
@@ -54,34 +73,59 @@ impl BatchRecords {
 
     /// The batch again with only `kept` of its records (a subset of its
     /// entries, in order), compressed with its codec. `original` is the
-    /// batch these records were read from.
+    /// batch these records were read from. With `new_horizon`, the batch
+    /// gets that delete horizon (it must not have one yet).
     pub fn rebuild<'a>(
         &self,
         original: &[u8],
         kept: impl IntoIterator<Item = &'a RecordEntry>,
+        new_horizon: Option<i64>,
     ) -> Result<Vec<u8>, BatchError> {
         let h = &self.header;
         let mut records = Vec::new();
         let mut count: i32 = 0;
         let mut max_timestamp = -1;
         for e in kept {
-            records.extend_from_slice(&self.records[e.raw.clone()]);
+            match new_horizon {
+                None => records.extend_from_slice(&self.records[e.raw.clone()]),
+                Some(horizon) => {
+                    let mut body = vec![self.records[e.after_length]];
+                    put_varint(&mut body, e.timestamp.wrapping_sub(horizon));
+                    body.extend_from_slice(&self.records[e.after_timestamp..e.raw.end]);
+                    put_varint(&mut records, body.len() as i64);
+                    records.extend_from_slice(&body);
+                }
+            }
             count += 1;
             max_timestamp = max_timestamp.max(e.timestamp);
         }
-        let payload = compress(h.compression(), &records).map_err(|e| {
-            BatchError::Invalid(format!("cannot compress the kept records again: {e}"))
-        })?;
+        let payload = if count == 0 {
+            Vec::new()
+        } else {
+            compress(h.compression(), &records).map_err(|e| {
+                BatchError::Invalid(format!("cannot compress the kept records again: {e}"))
+            })?
+        };
+        let header = original
+            .get(..HEADER_LEN)
+            .ok_or_else(|| BatchError::Truncated(format!("batch of {} bytes", original.len())))?;
         let mut batch = Vec::with_capacity(HEADER_LEN + payload.len());
-        batch.extend_from_slice(
-            original.get(..HEADER_LEN).ok_or_else(|| {
-                BatchError::Truncated(format!("batch of {} bytes", original.len()))
-            })?,
-        );
+        batch.extend_from_slice(header);
         batch.extend_from_slice(&payload);
         let length = (batch.len() - LENGTH_AT - 4) as i32;
         batch[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
-        if !h.is_log_append_time() {
+        let mut attributes = h.attributes;
+        if count == 0 {
+            // Stored uncompressed, as Kafka stores the empty batches its
+            // cleaner keeps.
+            attributes &= !0x07;
+        }
+        if let Some(horizon) = new_horizon {
+            attributes |= DELETE_HORIZON_BIT;
+            batch[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&horizon.to_be_bytes());
+        }
+        batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        if !h.is_log_append_time() && count > 0 {
             batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
                 .copy_from_slice(&max_timestamp.to_be_bytes());
         }
@@ -90,6 +134,16 @@ impl BatchRecords {
         batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         Ok(batch)
     }
+}
+
+/// Appends `v` as a zigzag varint.
+fn put_varint(out: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        out.push(z as u8 | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
 }
 
 /// Reads the records of the batch at the start of `batch`, after checking
@@ -115,10 +169,23 @@ pub fn read_records(batch: &[u8]) -> Result<BatchRecords, BatchError> {
             MAX_RECORDS_BYTES >> 20
         )));
     }
-    let mut entries = Vec::with_capacity(h.record_count.clamp(0, 1 << 16) as usize);
+    let mut entries: Vec<RecordEntry> =
+        Vec::with_capacity(h.record_count.clamp(0, 1 << 16) as usize);
     let mut at = 0;
     for _ in 0..h.record_count {
-        entries.push(read_record(&records, &mut at, &h)?);
+        let e = read_record(&records, &mut at, &h)?;
+        // Offsets rise within the batch and end by its last offset; the
+        // produce path checks only the header, so check them here.
+        let after = entries.last().map_or(h.base_offset - 1, |p| p.offset);
+        if e.offset <= after || e.offset > h.last_offset() {
+            return Err(BatchError::Invalid(format!(
+                "record offset {} out of order in the batch of offsets {} to {}",
+                e.offset,
+                h.base_offset,
+                h.last_offset()
+            )));
+        }
+        entries.push(e);
     }
     if at != records.len() {
         return Err(BatchError::Invalid(format!(
@@ -144,8 +211,10 @@ fn read_record(buf: &[u8], at: &mut usize, h: &BatchHeader) -> Result<RecordEntr
         .filter(|&end| end <= buf.len())
         .ok_or_else(|| BatchError::Invalid(format!("a record claims {length} bytes")))?;
     let body = &buf[..end];
+    let after_length = *at;
     *at += 1; // attributes
     let timestamp_delta = varint(body, at)?;
+    let after_timestamp = *at;
     let offset_delta = varint(body, at)?;
     let key = bytes_field(body, at)?;
     let value = bytes_field(body, at)?;
@@ -156,6 +225,8 @@ fn read_record(buf: &[u8], at: &mut usize, h: &BatchHeader) -> Result<RecordEntr
         key,
         has_value: value.is_some(),
         raw: start..end,
+        after_length,
+        after_timestamp,
     })
 }
 
@@ -238,7 +309,7 @@ mod tests {
                 .iter()
                 .filter(|e| e.offset % 2 == 1 && e.offset < 5_299)
                 .collect();
-            let rebuilt = r.rebuild(&b, kept.iter().copied()).unwrap();
+            let rebuilt = r.rebuild(&b, kept.iter().copied(), None).unwrap();
             let h = parse_header(&rebuilt).unwrap();
             assert_eq!(h.size, rebuilt.len());
             assert_eq!((h.base_offset, h.last_offset()), (5_000, 5_299), "{c:?}");
@@ -266,10 +337,54 @@ mod tests {
         let size = b.len();
         set_log_append_time(&mut b, size, 9_999);
         let r = read_records(&b).unwrap();
-        let rebuilt = r.rebuild(&b, &r.entries[..1]).unwrap();
+        let rebuilt = r.rebuild(&b, &r.entries[..1], None).unwrap();
         let h = parse_header(&rebuilt).unwrap();
         assert_eq!((h.max_timestamp, h.record_count), (9_999, 1));
         assert!(RecordBatchDecoder::decode(&mut bytes::Bytes::from(rebuilt)).is_ok());
+    }
+
+    #[test]
+    fn a_delete_horizon_keeps_every_timestamp() {
+        for c in CODECS {
+            let b = encode_keyed(&[Some("a"), Some("b"), Some("c")], c);
+            let r = read_records(&b).unwrap();
+            assert_eq!(delete_horizon(&r.header), None);
+            // A horizon far from the records' times: multi-byte deltas.
+            let horizon = 86_400_000_000;
+            let rebuilt = r.rebuild(&b, &r.entries[1..], Some(horizon)).unwrap();
+            let again = read_records(&rebuilt).unwrap();
+            assert_eq!(delete_horizon(&again.header), Some(horizon), "{c:?}");
+            let seen: Vec<_> = again
+                .entries
+                .iter()
+                .map(|e| (e.offset, e.timestamp, again.key(e)))
+                .collect();
+            assert_eq!(
+                seen,
+                vec![(1, 1_001, Some(&b"b"[..])), (2, 1_002, Some(&b"c"[..]))]
+            );
+            assert_eq!(again.header.max_timestamp, 1_002);
+            let decoded = RecordBatchDecoder::decode(&mut bytes::Bytes::from(rebuilt)).unwrap();
+            let times: Vec<i64> = decoded.records.iter().map(|r| r.timestamp).collect();
+            assert_eq!(times, vec![1_001, 1_002], "{c:?}");
+            assert!(decoded.records.iter().all(|r| r.delete_horizon));
+        }
+    }
+
+    #[test]
+    fn an_emptied_batch_keeps_its_offsets_uncompressed() {
+        let mut b = encode_keyed(&[Some("a"), Some("b")], CODECS[4]);
+        set_base_offset(&mut b, 70);
+        let r = read_records(&b).unwrap();
+        let empty = r.rebuild(&b, [], None).unwrap();
+        assert_eq!(empty.len(), HEADER_LEN);
+        let h = parse_header(&empty).unwrap();
+        assert_eq!(
+            (h.base_offset, h.last_offset(), h.record_count),
+            (70, 71, 0)
+        );
+        assert_eq!(h.compression(), 0);
+        assert!(read_records(&empty).unwrap().entries.is_empty());
     }
 
     #[test]
@@ -285,5 +400,15 @@ mod tests {
         let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
         b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(read_records(&b), Err(BatchError::Invalid(m)) if m.contains("claims 63")));
+
+        // Two records with the same offset delta, CRC fixed up.
+        let mut b = encode_keyed(&[Some("a"), Some("b")], CODECS[0]);
+        let second = HEADER_LEN + 1 + b[HEADER_LEN] as usize / 2;
+        b[second + 3] = 0; // the second record's offset delta: 0
+        let crc = crc32c::crc32c(&b[ATTRIBUTES_AT..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(
+            matches!(read_records(&b), Err(BatchError::Invalid(m)) if m.contains("out of order")),
+        );
     }
 }

@@ -42,11 +42,12 @@ pub fn compress(codec: i16, records: &[u8]) -> io::Result<Vec<u8>> {
         }
         2 => xerial_snappy(records),
         3 => {
-            // Independent 64 KiB blocks without a content checksum: the
-            // frame the Java client writes and reads.
+            // Independent 64 KiB blocks without block or content
+            // checksums: the frame the Java client writes.
             let mut e = lz4::EncoderBuilder::new()
                 .block_size(lz4::BlockSize::Max64KB)
                 .block_mode(lz4::BlockMode::Independent)
+                .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
                 .checksum(lz4::ContentChecksum::NoChecksum)
                 .build(Vec::new())?;
             e.write_all(records)?;

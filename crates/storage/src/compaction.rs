@@ -11,27 +11,37 @@
 //!    fills its memory budget (the next pass goes on from there);
 //! 2. copies the log from its start up to where the map stopped, keeping a
 //!    record unless the map holds a later offset for its key, and dropping
-//!    records without a key (as Kafka's cleaner does) and tombstones of the
-//!    cleaned part whose batch is older than `delete.retention.ms`;
+//!    records without a key (as Kafka's cleaner does) and tombstones whose
+//!    batch's delete horizon has passed;
 //! 3. swaps each copied section's index rows in one catalog transaction, as
-//!    a merge does (see `crate::merge`), so a pass that lost a race with
+//!    a merge does (see `crate::merge`), so a section that lost a race with
 //!    retention or a deletion changes nothing;
 //! 4. records the new cleaned offset.
 //!
+//! Tombstones expire as in Kafka since KIP-534: the first pass that keeps
+//! a tombstone gives its batch a delete horizon, the broker's time plus
+//! `delete.retention.ms`, and a pass after that horizon drops it. A
+//! consumer that reads the log from the start within `delete.retention.ms`
+//! of its cleaning sees the deletion, whatever timestamp the producer gave.
+//!
 //! Offsets never move: a batch that lost records keeps its base and last
 //! offset (see `sluice_protocol::batch_records`), and a chunk that lost
-//! them all leaves a gap that readers step over, as Kafka's do. A record
-//! is only dropped when a later record of its key stays (or it is an
-//! expired tombstone), so a pass cut short anywhere leaves a correct log.
-//! Batches of transactions (Sluice writes none yet) and batches whose
-//! records cannot be read are kept whole and left out of the map, so they
-//! never cause another record's removal.
+//! them all leaves a gap that readers step over, as Kafka's do. The last
+//! batch below the cleaned offset is always kept, emptied if need be (as
+//! Kafka keeps empty batches), so that a consumer at the end of a quiet log
+//! still has a batch to step past. A record is only dropped when a later
+//! record of its key stays (or it is an expired tombstone), so a pass cut
+//! short anywhere leaves a correct log. Batches of transactions (Sluice
+//! writes none yet) and batches whose records cannot be read are kept
+//! whole and left out of the map, so they never cause another record's
+//! removal; no tombstone after such a batch expires, since the batch may
+//! hold an older value of its key.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use sluice_protocol::batch::{parse_header, BatchError, BatchHeader};
-use sluice_protocol::batch_records::{read_records, RecordEntry};
+use sluice_protocol::batch_records::{delete_horizon, read_records, RecordEntry};
 
 use crate::catalog::{Catalog, ChunkRow, Merge, ObjectRow};
 use crate::error::{Result, StorageError};
@@ -87,13 +97,49 @@ pub struct PartitionToCompact {
 /// What a pass over one partition did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Compacted {
-    /// The offset the log is now cleaned up to.
+    /// The offset the pass cleaned the log up to.
     pub cleaned_to: i64,
+    /// Whether it got there: false if a section lost a race (the sections
+    /// before it stay compacted; the next pass goes on).
+    pub finished: bool,
+    /// The offset below which the rewritten sections lie.
+    pub rewritten_to: i64,
     pub records_removed: u64,
     pub bytes_before: u64,
     pub bytes_after: u64,
-    /// Sections rewritten (0 when nothing could be removed).
+    /// Sections rewritten (0 when nothing changed).
     pub sections: usize,
+}
+
+/// What one pass keeps and drops.
+struct Cleaner {
+    /// The latest offset of each key of the mapped dirty part.
+    latest: HashMap<Vec<u8>, i64>,
+    /// Where the map stops: the pass cleans below it.
+    end: i64,
+    now_ms: i64,
+    /// The delete horizon a batch gets when its tombstones are first kept.
+    new_horizon: i64,
+    /// Whether a batch whose records could not be read was kept whole
+    /// below the point the copy reached.
+    unreadable_below: bool,
+}
+
+impl Cleaner {
+    fn keeps(&self, h: &BatchHeader, e: &RecordEntry, key: Option<&[u8]>) -> bool {
+        let Some(key) = key else { return false };
+        if self
+            .latest
+            .get(key)
+            .is_some_and(|&latest| latest > e.offset)
+        {
+            return false;
+        }
+        let expired_tombstone = !e.has_value
+            && !self.unreadable_below
+            && delete_horizon(h).is_some_and(|horizon| horizon <= self.now_ms);
+        !expired_tombstone
+    }
 }
 
 /// Compacts one partition if it is due; `None` if it was not, or a
@@ -114,23 +160,21 @@ pub async fn compact_partition(
     if !due(catalog, p, cleaned, rules, now_ms).await? {
         return Ok(None);
     }
-    let (map, end) = latest_offsets(catalog, objects, p, cleaned, rules, now_ms).await?;
+    let (latest, end) = latest_offsets(catalog, objects, p, cleaned, rules, now_ms).await?;
     if end <= cleaned {
         return Ok(None);
     }
+    let mut cleaner = Cleaner {
+        latest,
+        end,
+        now_ms,
+        new_horizon: now_ms.saturating_add(rules.delete_retention_ms),
+        unreadable_below: false,
+    };
     let mut done = Compacted {
         cleaned_to: end,
+        rewritten_to: p.log_start,
         ..Default::default()
-    };
-    let keep = |header: &BatchHeader, e: &RecordEntry, key: Option<&[u8]>| {
-        let Some(key) = key else { return false };
-        if map.get(key).is_some_and(|&latest| latest > e.offset) {
-            return false;
-        }
-        let expired_tombstone = !e.has_value
-            && e.offset < cleaned
-            && header.max_timestamp < now_ms.saturating_sub(rules.delete_retention_ms);
-        !expired_tombstone
     };
     let mut section: Vec<ChunkRow> = Vec::new();
     let mut section_bytes = 0;
@@ -150,10 +194,9 @@ pub async fn compact_partition(
             if !section.is_empty()
                 && (section_bytes + c.byte_len > SECTION_BYTES || section.len() == SECTION_ROWS)
             {
-                if !copy_section(catalog, objects, owner, &section, &keep, now_ms, &mut done)
-                    .await?
+                if !copy_section(catalog, objects, owner, &section, &mut cleaner, &mut done).await?
                 {
-                    return Ok(None);
+                    return Ok(Some(done));
                 }
                 section.clear();
                 section_bytes = 0;
@@ -166,13 +209,14 @@ pub async fn compact_partition(
         }
     }
     if !section.is_empty()
-        && !copy_section(catalog, objects, owner, &section, &keep, now_ms, &mut done).await?
+        && !copy_section(catalog, objects, owner, &section, &mut cleaner, &mut done).await?
     {
-        return Ok(None);
+        return Ok(Some(done));
     }
     catalog
         .set_cleaned_offset(p.topic_id, p.partition, end)
         .await?;
+    done.finished = true;
     Ok(Some(done))
 }
 
@@ -285,25 +329,26 @@ fn unreadable(c: &ChunkRow, h: &BatchHeader, e: BatchError) -> Result<()> {
     Ok(())
 }
 
-/// Copies one section's chunks keeping what `keep` says, and swaps its
-/// index rows; false if the swap lost a race. A section where nothing is
-/// dropped is left as it is.
+/// Copies one section's chunks keeping what the cleaner says, and swaps
+/// its index rows; false if the swap lost a race. A section where nothing
+/// changes is left as it is.
 async fn copy_section(
     catalog: &dyn Catalog,
     objects: &Objects,
     owner: &str,
     section: &[ChunkRow],
-    keep: &impl Fn(&BatchHeader, &RecordEntry, Option<&[u8]>) -> bool,
-    now_ms: i64,
+    cleaner: &mut Cleaner,
     done: &mut Compacted,
 ) -> Result<bool> {
     // Each chunk's batches as they will be stored.
     let mut copies: Vec<(ChunkRow, Vec<Bytes>)> = Vec::with_capacity(section.len());
     let mut removed = 0;
+    let mut changed = false;
     for c in section {
         let bytes = read_chunk(objects, c).await?;
+        let batches = chunk_batches(c, &bytes)?;
         let mut kept = Vec::new();
-        for (at, h) in chunk_batches(c, &bytes)? {
+        for (i, &(at, h)) in batches.iter().enumerate() {
             let batch = bytes.slice(at..at + h.size);
             if h.is_transactional() || h.is_control() {
                 kept.push(batch);
@@ -313,6 +358,7 @@ async fn copy_section(
                 Ok(r) => r,
                 Err(e) => {
                     unreadable(c, &h, e)?;
+                    cleaner.unreadable_below = true;
                     kept.push(batch);
                     continue;
                 }
@@ -320,23 +366,37 @@ async fn copy_section(
             let retained: Vec<&RecordEntry> = records
                 .entries
                 .iter()
-                .filter(|e| keep(&h, e, records.key(e)))
+                .filter(|e| cleaner.keeps(&h, e, records.key(e)))
                 .collect();
             removed += (records.entries.len() - retained.len()) as u64;
-            if retained.len() == records.entries.len() {
+            let new_horizon = (delete_horizon(&h).is_none()
+                && retained.iter().any(|e| !e.has_value))
+            .then_some(cleaner.new_horizon);
+            let last_below_end = c.last_offset + 1 == cleaner.end && i + 1 == batches.len();
+            if retained.is_empty() && !last_below_end {
+                changed = true;
+            } else if retained.len() == records.entries.len() && new_horizon.is_none() {
                 kept.push(batch);
-            } else if !retained.is_empty() {
-                let rebuilt = records.rebuild(&batch, retained).map_err(|e| {
-                    StorageError::CorruptObject(object_path(c.object_id), e.to_string())
-                })?;
+            } else {
+                changed = true;
+                let rebuilt = records
+                    .rebuild(&batch, retained, new_horizon)
+                    .map_err(|e| {
+                        StorageError::CorruptObject(object_path(c.object_id), e.to_string())
+                    })?;
                 kept.push(Bytes::from(rebuilt));
             }
         }
         copies.push((*c, kept));
     }
-    if removed == 0 {
+    let section_end = section
+        .last()
+        .map_or(done.rewritten_to, |c| c.last_offset + 1);
+    if !changed {
+        done.rewritten_to = section_end;
         return Ok(true);
     }
+    let now_ms = cleaner.now_ms;
 
     let id = (rand::random::<u64>() >> 1) as i64;
     let mut builder = ObjectBuilder::with_capacity(
@@ -398,6 +458,7 @@ async fn copy_section(
             "a compaction lost a race with retention, a deletion or a merge and changed nothing; its object will be collected");
         return Ok(false);
     }
+    done.rewritten_to = section_end;
     done.records_removed += removed;
     done.bytes_before += bytes_before as u64;
     done.bytes_after += bytes_after as u64;
@@ -465,17 +526,35 @@ async fn read_chunk(objects: &Objects, c: &ChunkRow) -> Result<Bytes> {
     Ok(bytes)
 }
 
-/// The batches of a chunk, which must fill it exactly.
+/// The batches of a chunk, which must fill it exactly, with rising
+/// offsets inside the chunk's range (the batch CRC does not cover the base
+/// offset, so this is what catches a damaged one before it is copied).
 fn chunk_batches(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>> {
+    let damaged = |why: String| {
+        StorageError::CorruptObject(
+            object_path(c.object_id),
+            format!(
+                "chunk of offsets {} to {}: {why}",
+                c.base_offset, c.last_offset
+            ),
+        )
+    };
     let mut out = Vec::new();
     let mut at = 0;
+    let mut next = c.base_offset;
     while at < bytes.len() {
-        let h = parse_header(&bytes[at..]).map_err(|e| {
-            StorageError::CorruptObject(
-                object_path(c.object_id),
-                format!("chunk at offset {}: {e}", c.base_offset),
-            )
-        })?;
+        let h = parse_header(&bytes[at..]).map_err(|e| damaged(e.to_string()))?;
+        if h.base_offset < next
+            || h.last_offset() > c.last_offset
+            || h.last_offset() < h.base_offset
+        {
+            return Err(damaged(format!(
+                "a batch of offsets {} to {} after offset {next}",
+                h.base_offset,
+                h.last_offset()
+            )));
+        }
+        next = h.last_offset() + 1;
         out.push((at, h));
         at += h.size;
     }

@@ -218,6 +218,7 @@ impl Storage {
         }
         tokio::spawn(Self::retake_fenced(Arc::downgrade(&storage), refence_rx));
         tokio::spawn(Self::maintenance(Arc::downgrade(&storage)));
+        tokio::spawn(Self::compaction(Arc::downgrade(&storage)));
         Ok(storage)
     }
 
@@ -833,9 +834,6 @@ impl Storage {
             if let Err(e) = s.apply_retention().await {
                 tracing::warn!(error = %e, "retention pass failed");
             }
-            if let Err(e) = s.compact_logs().await {
-                tracing::warn!(error = %e, "compaction pass failed");
-            }
             if let Err(e) = s.merge_small_objects().await {
                 tracing::warn!(error = %e, "merging small objects failed");
             }
@@ -843,6 +841,23 @@ impl Storage {
                 tracing::warn!(error = %e, "object collection failed");
             }
             s.expire_producers().await;
+        }
+    }
+
+    /// Compaction runs on its own schedule, so that a long pass over a
+    /// large log holds up neither retention nor the collection of objects.
+    /// (It races them safely: every index swap checks the rows it replaces.)
+    async fn compaction(storage: std::sync::Weak<Storage>) {
+        loop {
+            let interval = match storage.upgrade() {
+                Some(s) => s.opts.maintenance_interval,
+                None => return,
+            };
+            tokio::time::sleep(interval).await;
+            let Some(s) = storage.upgrade() else { return };
+            if let Err(e) = s.compact_logs().await {
+                tracing::warn!(error = %e, "compaction pass failed");
+            }
         }
     }
 
@@ -1011,7 +1026,7 @@ impl Storage {
                 };
                 if done.sections > 0 {
                     log.forget_chunk_page();
-                    log.forget_tail_below(done.cleaned_to);
+                    log.forget_tail_below(done.rewritten_to);
                 }
                 removed += done.records_removed;
                 metrics::counter!("sluice_compaction_records_removed_total")
@@ -1019,7 +1034,8 @@ impl Storage {
                 metrics::counter!("sluice_compaction_bytes_removed_total")
                     .increment(done.bytes_before.saturating_sub(done.bytes_after));
                 tracing::info!(topic = %topic.name, partition = log.partition,
-                    cleaned_to = done.cleaned_to, records_removed = done.records_removed,
+                    cleaned_to = done.cleaned_to, finished = done.finished,
+                    records_removed = done.records_removed,
                     bytes_before = done.bytes_before, bytes_after = done.bytes_after,
                     ms = started.elapsed().as_millis() as u64, "compacted");
             }

@@ -27,7 +27,11 @@ const CODECS: [Compression; 5] = [
 
 /// A batch of `(key, value)` records (`None` value: a tombstone).
 fn keyed(records: &[(&str, Option<&str>)], compression: Compression) -> Bytes {
-    let now = sluice_storage::now_ms();
+    keyed_at(records, compression, sluice_storage::now_ms())
+}
+
+/// `keyed`, every record stamped `now`.
+fn keyed_at(records: &[(&str, Option<&str>)], compression: Compression, now: i64) -> Bytes {
     let records: Vec<Record> = records
         .iter()
         .enumerate()
@@ -115,6 +119,7 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
         configs(&[
             ("cleanup.policy", "compact"),
             ("min.cleanable.dirty.ratio", "0.01"),
+            ("delete.retention.ms", "0"),
         ]),
         false,
     )
@@ -170,19 +175,9 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     assert_eq!(end, 43, "offsets never move");
     assert_eq!(s.compact_logs().await.unwrap(), 0, "nothing new to clean");
 
-    // The tombstone is kept for delete.retention.ms (a day by default), and
-    // goes once that is 0 and the log has new records to clean.
-    s.set_topic_configs(
-        "c",
-        configs(&[
-            ("cleanup.policy", "compact"),
-            ("min.cleanable.dirty.ratio", "0.01"),
-            ("delete.retention.ms", "0"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
+    // The first pass that kept the tombstone gave it a delete horizon of
+    // now + delete.retention.ms (0 here); a pass after that drops it, once
+    // the log has new records to clean.
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(s.compact_logs().await.unwrap(), 0, "no dirty records");
     let (a, _) = s
@@ -307,10 +302,10 @@ async fn records_without_a_key_go_when_a_topic_becomes_compacted() {
         .await
         .unwrap();
     let now = sluice_storage::now_ms();
-    s.append("mixed", 0, common::record_batch([b"no key".to_vec()], now))
+    s.append("mixed", 0, keyed(&[("k", Some("v"))], Compression::Gzip))
         .await
         .unwrap();
-    s.append("mixed", 0, keyed(&[("k", Some("v"))], Compression::Gzip))
+    s.append("mixed", 0, common::record_batch([b"no key".to_vec()], now))
         .await
         .unwrap();
     assert_eq!(s.compact_logs().await.unwrap(), 0, "not compacted yet");
@@ -327,7 +322,67 @@ async fn records_without_a_key_go_when_a_topic_becomes_compacted() {
     assert_eq!(s.compact_logs().await.unwrap(), 1);
     assert_eq!(
         records(&s, "mixed", 0).await,
-        vec![(1, "k".to_string(), Some("v".to_string()))]
+        vec![(0, "k".to_string(), Some("v".to_string()))]
     );
+    // The last batch stays, empty, so that a consumer at offset 1 has a
+    // batch to step past to the end of the log (2).
+    let r = s.read("mixed", 0, 1, 1 << 20).await.unwrap();
+    let last = sluice_protocol::batch::parse_header(&r.batches[0]).unwrap();
+    assert_eq!(
+        (last.base_offset, last.last_offset(), last.record_count),
+        (1, 1, 0)
+    );
+    assert_eq!(r.high_watermark, 2);
+    // It goes once it is no longer the last.
+    s.append("mixed", 0, keyed(&[("k", Some("w"))], Compression::None))
+        .await
+        .unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 1);
+    let r = s.read("mixed", 0, 1, 1 << 20).await.unwrap();
+    let next = sluice_protocol::batch::parse_header(&r.batches[0]).unwrap();
+    assert_eq!((next.base_offset, next.record_count), (2, 1));
 }
 
+#[tokio::test]
+async fn a_tombstone_is_kept_for_the_retention_after_its_first_cleaning_whatever_its_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(
+        "old",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    // Mirrored from a year ago, say: the producer's timestamps are old.
+    let year_ago = sluice_storage::now_ms() - 365 * 86_400_000;
+    s.append(
+        "old",
+        0,
+        keyed_at(
+            &[("k", Some("v")), ("k", None)],
+            Compression::Snappy,
+            year_ago,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 1);
+    for tag in ["a", "b"] {
+        s.append("old", 0, keyed(&[(tag, Some(tag))], Compression::None))
+            .await
+            .unwrap();
+        s.compact_logs().await.unwrap();
+    }
+    let got = records(&s, "old", 0).await;
+    assert_eq!(
+        got.first(),
+        Some(&(1, "k".to_string(), None)),
+        "a day's delete.retention.ms runs from the first cleaning"
+    );
+    assert_eq!(got.len(), 3);
+}

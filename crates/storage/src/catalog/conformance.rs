@@ -438,7 +438,12 @@ async fn cleaned_offsets(catalog: &dyn Catalog, salt: i64) {
     catalog.set_cleaned_offset(topic.id, 0, 10).await.unwrap();
     catalog.set_cleaned_offset(topic.id, 0, 20).await.unwrap();
     catalog.set_cleaned_offset(topic.id, 1, 5).await.unwrap();
-    assert_eq!(catalog.cleaned_offset(topic.id, 0).await.unwrap(), Some(20));
+    catalog.set_cleaned_offset(topic.id, 0, 15).await.unwrap();
+    assert_eq!(
+        catalog.cleaned_offset(topic.id, 0).await.unwrap(),
+        Some(20),
+        "never backwards"
+    );
     assert_eq!(catalog.cleaned_offset(topic.id, 1).await.unwrap(), Some(5));
     catalog.set_cleaned_offset(topic.id, 7, 5).await.unwrap();
     assert_eq!(

@@ -378,7 +378,8 @@ pub trait Catalog: Send + Sync + 'static {
     /// if it ever did.
     async fn cleaned_offset(&self, topic_id: i64, partition: i32) -> Result<Option<i64>>;
     /// Records that compaction cleaned a partition's log below `offset`.
-    /// Does nothing if the partition no longer exists.
+    /// Does nothing if the partition no longer exists, or was recorded as
+    /// cleaned further.
     async fn set_cleaned_offset(&self, topic_id: i64, partition: i32, offset: i64) -> Result<()>;
 
     /// Moves a partition's log start forward (retention) and removes the

@@ -789,11 +789,13 @@ impl Catalog for SqlCatalog {
 
     async fn set_cleaned_offset(&self, topic_id: i64, partition: i32, offset: i64) -> Result<()> {
         // Only for a partition that still exists, so that a topic deleted
-        // during its compaction leaves no row behind.
+        // during its compaction leaves no row behind; and never backwards.
         sqlx::query(
             "INSERT INTO cleaned_offsets (topic_id, partition_id, cleaned_to) \
              SELECT topic_id, partition_id, $3 FROM partitions WHERE topic_id = $1 AND partition_id = $2 \
-             ON CONFLICT (topic_id, partition_id) DO UPDATE SET cleaned_to = excluded.cleaned_to",
+             ON CONFLICT (topic_id, partition_id) DO UPDATE SET cleaned_to = \
+             CASE WHEN excluded.cleaned_to > cleaned_offsets.cleaned_to \
+             THEN excluded.cleaned_to ELSE cleaned_offsets.cleaned_to END",
         )
         .bind(topic_id)
         .bind(partition as i64)
