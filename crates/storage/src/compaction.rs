@@ -49,16 +49,32 @@ use crate::merge::MAX_CHUNK_BYTES;
 use crate::objects::{object_path, ObjectBuilder, Objects};
 use crate::topic_config::TopicConfig;
 
-/// Memory the key map of one pass may use (keys plus about 48 bytes of
-/// bookkeeping each), as Kafka's `log.cleaner.dedupe.buffer.size` bounds
-/// its cleaner.
-const MAP_BUDGET: usize = 64 << 20;
-/// Per-entry bytes counted on top of the key.
+/// Per-entry bytes of the key map counted on top of the key.
 const ENTRY_OVERHEAD: usize = 48;
-/// Most chunk bytes one section copies (and holds in memory at once).
-const SECTION_BYTES: i64 = 64 << 20;
-/// Most index rows one section replaces, as for a merge.
-const SECTION_ROWS: usize = 4096;
+
+/// How much one pass may hold and change at once.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionLimits {
+    /// Memory the key map of one pass may use (keys plus about 48 bytes of
+    /// bookkeeping each), as Kafka's `log.cleaner.dedupe.buffer.size`
+    /// bounds its cleaner; the pass cleans as far as the map reaches.
+    pub map_bytes: usize,
+    /// Most chunk bytes one section copies (and holds in memory at once).
+    pub section_bytes: i64,
+    /// Most index rows one section replaces, as for a merge: its catalog
+    /// transaction holds up commits meanwhile.
+    pub section_rows: usize,
+}
+
+impl Default for CompactionLimits {
+    fn default() -> Self {
+        CompactionLimits {
+            map_bytes: 64 << 20,
+            section_bytes: 64 << 20,
+            section_rows: 4096,
+        }
+    }
+}
 /// Index rows read from the catalog at a time.
 const PAGE: i64 = 256;
 /// How long a written object stays collectable if its section never
@@ -85,13 +101,14 @@ impl CompactionRules {
     }
 }
 
-/// One partition as a pass finds it.
+/// One partition as a pass finds it, with its topic's rules.
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionToCompact {
     pub topic_id: i64,
     pub partition: i32,
     pub log_start: i64,
     pub high_watermark: i64,
+    pub rules: CompactionRules,
 }
 
 /// What a pass over one partition did.
@@ -149,9 +166,10 @@ pub async fn compact_partition(
     objects: &Objects,
     owner: &str,
     p: PartitionToCompact,
-    rules: CompactionRules,
+    limits: CompactionLimits,
     now_ms: i64,
 ) -> Result<Option<Compacted>> {
+    let rules = p.rules;
     let cleaned = catalog
         .cleaned_offset(p.topic_id, p.partition)
         .await?
@@ -160,7 +178,7 @@ pub async fn compact_partition(
     if !due(catalog, p, cleaned, rules, now_ms).await? {
         return Ok(None);
     }
-    let (latest, end) = latest_offsets(catalog, objects, p, cleaned, rules, now_ms).await?;
+    let (latest, end) = latest_offsets(catalog, objects, p, cleaned, limits, now_ms).await?;
     if end <= cleaned {
         return Ok(None);
     }
@@ -192,7 +210,8 @@ pub async fn compact_partition(
                 break;
             }
             if !section.is_empty()
-                && (section_bytes + c.byte_len > SECTION_BYTES || section.len() == SECTION_ROWS)
+                && (section_bytes + c.byte_len > limits.section_bytes
+                    || section.len() == limits.section_rows)
             {
                 if !copy_section(catalog, objects, owner, &section, &mut cleaner, &mut done).await?
                 {
@@ -256,10 +275,10 @@ async fn latest_offsets(
     objects: &Objects,
     p: PartitionToCompact,
     cleaned: i64,
-    rules: CompactionRules,
+    limits: CompactionLimits,
     now_ms: i64,
 ) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
-    let newest_cleanable = match rules.min_lag_ms {
+    let newest_cleanable = match p.rules.min_lag_ms {
         0 => i64::MAX,
         lag => now_ms.saturating_sub(lag),
     };
@@ -296,7 +315,7 @@ async fn latest_offsets(
                 }
             }
             let adds: usize = keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD).sum();
-            if end > cleaned && map_bytes + adds > MAP_BUDGET {
+            if end > cleaned && map_bytes + adds > limits.map_bytes {
                 return Ok((map, end));
             }
             for (key, offset) in keys {

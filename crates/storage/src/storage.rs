@@ -52,6 +52,8 @@ pub struct StorageOptions {
     /// Kafka's `producer.id.expiration.ms`: how long a partition keeps an
     /// idempotent producer's state after its last write there.
     pub producer_id_expiration_ms: i64,
+    /// What one compaction pass may hold and change at once.
+    pub compaction: crate::compaction::CompactionLimits,
 }
 
 impl StorageOptions {
@@ -65,6 +67,7 @@ impl StorageOptions {
             maintenance_interval: Duration::from_secs(30),
             collect_grace_ms: 60_000,
             producer_id_expiration_ms: 86_400_000,
+            compaction: Default::default(),
         }
     }
 }
@@ -1004,6 +1007,7 @@ impl Storage {
                     partition: log.partition,
                     log_start: o.log_start,
                     high_watermark: o.high_watermark,
+                    rules,
                 };
                 let started = Instant::now();
                 let done = match crate::compaction::compact_partition(
@@ -1011,7 +1015,7 @@ impl Storage {
                     &self.objects,
                     &self.owner,
                     p,
-                    rules,
+                    self.opts.compaction,
                     crate::now_ms(),
                 )
                 .await

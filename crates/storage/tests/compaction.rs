@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use sluice_storage::compaction::CompactionLimits;
 use sluice_storage::storage::LATEST;
 use sluice_storage::{Storage, StorageOptions};
 
@@ -68,6 +69,11 @@ fn keyed_at(records: &[(&str, Option<&str>)], compression: Compression, now: i64
 /// A store with no in-memory tail (every read goes to the objects) and no
 /// background passes (the test runs them).
 async fn open(dir: &std::path::Path) -> Arc<Storage> {
+    open_with(dir, CompactionLimits::default()).await
+}
+
+/// `open`, with these compaction limits.
+async fn open_with(dir: &std::path::Path, limits: CompactionLimits) -> Arc<Storage> {
     let mut opts = StorageOptions::new(
         format!("sqlite://{}/catalog.db", dir.display()),
         format!("file://{}/objects", dir.display()),
@@ -75,6 +81,7 @@ async fn open(dir: &std::path::Path) -> Arc<Storage> {
     opts.maintenance_interval = Duration::from_secs(3600);
     opts.collect_grace_ms = 0;
     opts.tail_bytes = 0;
+    opts.compaction = limits;
     Storage::open(opts).await.unwrap()
 }
 
@@ -385,4 +392,82 @@ async fn a_tombstone_is_kept_for_the_retention_after_its_first_cleaning_whatever
         "a day's delete.retention.ms runs from the first cleaning"
     );
     assert_eq!(got.len(), 3);
+}
+
+#[tokio::test]
+async fn a_pass_cut_short_by_its_limits_keeps_every_latest_record_and_the_next_goes_on() {
+    // A key map that holds one chunk's keys, sections of one chunk: every
+    // pass maps one chunk, copies section by section, and stops there.
+    let dir = tempfile::tempdir().unwrap();
+    let limits = CompactionLimits {
+        map_bytes: 1,
+        section_bytes: 1,
+        section_rows: 1,
+    };
+    let s = open_with(dir.path(), limits).await;
+    s.create_topic(
+        "cut",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    // Six appends (six chunks) over keys a-d, overlapping.
+    let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    let mut offset = 0;
+    for round in 0..6 {
+        let keys: Vec<String> = (0..3)
+            .map(|i| format!("{}", (b'a' + ((round + i) % 4) as u8) as char))
+            .collect();
+        let values: Vec<String> = keys.iter().map(|k| format!("{k}{round}")).collect();
+        let batch: Vec<(&str, Option<&str>)> = keys
+            .iter()
+            .zip(&values)
+            .map(|(k, v)| (k.as_str(), Some(v.as_str())))
+            .collect();
+        s.append("cut", 0, keyed(&batch, Compression::Gzip))
+            .await
+            .unwrap();
+        for (k, v) in keys.iter().zip(&values) {
+            latest.insert(k.clone(), (offset, v.clone()));
+            offset += 1;
+        }
+    }
+    let topic_id = s.topic("cut").unwrap().id;
+    let mut passes = 0;
+    let mut removed_total = 0;
+    loop {
+        let removed = s.compact_logs().await.unwrap();
+        passes += 1;
+        removed_total += removed;
+        // Whatever a pass removed, each key's latest record is still there.
+        let got = records(&s, "cut", 0).await;
+        for (k, (o, v)) in &latest {
+            assert!(
+                got.contains(&(*o, k.clone(), Some(v.clone()))),
+                "pass {passes} lost {k}@{o}: {got:?}"
+            );
+        }
+        let cleaned = s.catalog().cleaned_offset(topic_id, 0).await.unwrap();
+        if cleaned == Some(18) {
+            break;
+        }
+        assert!(passes < 10, "no progress: cleaned to {cleaned:?}");
+    }
+    assert!(passes >= 6, "one chunk mapped per pass: {passes} passes");
+    let got = records(&s, "cut", 0).await;
+    let want: Vec<_> = {
+        let mut v: Vec<_> = latest
+            .iter()
+            .map(|(k, (o, v))| (*o, k.clone(), Some(v.clone())))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(got, want);
+    assert_eq!(removed_total, 18 - 4);
 }
