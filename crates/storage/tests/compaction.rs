@@ -471,3 +471,57 @@ async fn a_pass_cut_short_by_its_limits_keeps_every_latest_record_and_the_next_g
     assert_eq!(got, want);
     assert_eq!(removed_total, 18 - 4);
 }
+
+#[tokio::test]
+async fn damaged_data_stops_a_pass_and_is_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    s.create_topic(
+        "damaged",
+        1,
+        configs(&[
+            ("cleanup.policy", "compact"),
+            ("min.cleanable.dirty.ratio", "0"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    for v in ["a", "b", "c"] {
+        s.append("damaged", 0, keyed(&[("k", Some(v))], Compression::None))
+            .await
+            .unwrap();
+    }
+    let topic_id = s.topic("damaged").unwrap().id;
+    let chunks = s.catalog().chunks_from(topic_id, 0, 0, 10).await.unwrap();
+    let file = |c: &sluice_storage::catalog::ChunkRow| {
+        dir.path()
+            .join("objects")
+            .join(sluice_storage::objects::object_path(c.object_id))
+    };
+    // A flipped bit in the first record batch's records: its CRC fails.
+    let mut bytes = std::fs::read(file(&chunks[0])).unwrap();
+    let last = chunks[0].byte_start as usize + chunks[0].byte_len as usize - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(file(&chunks[0]), &bytes).unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 0, "the pass stops");
+    assert_eq!(
+        s.catalog().chunks_from(topic_id, 0, 0, 10).await.unwrap(),
+        chunks,
+        "nothing swapped"
+    );
+    assert_eq!(s.catalog().cleaned_offset(topic_id, 0).await.unwrap(), None);
+    // Repaired, and the second batch's base offset (not under its CRC)
+    // damaged instead: the offsets no longer fit the index row.
+    bytes[last] ^= 0x01;
+    std::fs::write(file(&chunks[0]), &bytes).unwrap();
+    let mut bytes = std::fs::read(file(&chunks[1])).unwrap();
+    let at = chunks[1].byte_start as usize;
+    bytes[at..at + 8].copy_from_slice(&7i64.to_be_bytes());
+    std::fs::write(file(&chunks[1]), &bytes).unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 0);
+    assert_eq!(
+        s.catalog().chunks_from(topic_id, 0, 0, 10).await.unwrap(),
+        chunks
+    );
+}
