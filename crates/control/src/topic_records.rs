@@ -242,15 +242,23 @@ async fn read(
     let mut records = Vec::new();
     let mut next_offset = from;
     let mut bytes_out = 0u64;
-    'batches: for batch in read.batches {
+    let batches = read.batches.iter().flat_map(|slice| {
+        sluice_protocol::batch::batches(slice)
+            .map(|(at, h)| (slice.slice(at..at + h.size), h.last_offset()))
+            .collect::<Vec<_>>()
+    });
+    'batches: for (batch, last_offset) in batches {
         let mut buf = batch;
-        let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
+        let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| {
             ApiError::unavailable(
                 "decoding stored records",
                 format!("{}-{}: {e}", topic.name, q.partition),
             )
         })?;
-        for r in sets.into_iter().flat_map(|s| s.records) {
+        // A compacted batch may end past its last record: once it is read
+        // whole, the next read starts after it, as Kafka clients do.
+        let after_batch = last_offset + 1;
+        for r in set.records {
             if r.offset < from {
                 continue;
             }
@@ -277,6 +285,7 @@ async fn read(
                 length,
             });
         }
+        next_offset = next_offset.max(after_batch);
     }
     if !records.is_empty() {
         plane

@@ -176,13 +176,12 @@ pub fn read_records(batch: &[u8]) -> Result<BatchRecords, BatchError> {
         let e = read_record(&records, &mut at, &h)?;
         // Offsets rise within the batch and end by its last offset; the
         // produce path checks only the header, so check them here.
-        let after = entries.last().map_or(h.base_offset - 1, |p| p.offset);
-        if e.offset <= after || e.offset > h.last_offset() {
+        let last = h.base_offset.saturating_add(h.last_offset_delta.into());
+        let in_order = entries.last().is_none_or(|p| e.offset > p.offset);
+        if !in_order || e.offset < h.base_offset || e.offset > last {
             return Err(BatchError::Invalid(format!(
                 "record offset {} out of order in the batch of offsets {} to {}",
-                e.offset,
-                h.base_offset,
-                h.last_offset()
+                e.offset, h.base_offset, last
             )));
         }
         entries.push(e);

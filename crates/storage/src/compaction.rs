@@ -7,8 +7,9 @@
 //! bytes, or its oldest chunk has waited `max.compaction.lag.ms`, a pass:
 //!
 //! 1. maps each key of the dirty part to its latest offset, stopping before
-//!    the first chunk newer than `min.compaction.lag.ms` or once the map
-//!    fills its memory budget (the next pass goes on from there);
+//!    the log's last chunk, before the first chunk newer than
+//!    `min.compaction.lag.ms`, or once the map fills its memory budget (the
+//!    next pass goes on from there);
 //! 2. copies the log from its start up to where the map stopped, keeping a
 //!    record unless the map holds a later offset for its key, and dropping
 //!    records without a key (as Kafka's cleaner does) and tombstones whose
@@ -26,10 +27,10 @@
 //!
 //! Offsets never move: a batch that lost records keeps its base and last
 //! offset (see `sluice_protocol::batch_records`), and a chunk that lost
-//! them all leaves a gap that readers step over, as Kafka's do. The last
-//! batch below the cleaned offset is always kept, emptied if need be (as
-//! Kafka keeps empty batches), so that a consumer at the end of a quiet log
-//! still has a batch to step past. A record is only dropped when a later
+//! them all leaves a gap that readers step over, as Kafka's do. The log's
+//! last chunk is never cleaned (Kafka never cleans its active segment), so
+//! a consumer at the end of a quiet log always has records to step past to
+//! the high watermark. A record is only dropped when a later
 //! record of its key stays (or it is an expired tombstone), so a pass cut
 //! short anywhere leaves a correct log. Batches of transactions (Sluice
 //! writes none yet) and batches whose records cannot be read are kept
@@ -38,6 +39,7 @@
 //! hold an older value of its key.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_protocol::batch::{parse_header, BatchError, BatchHeader};
@@ -128,22 +130,37 @@ pub struct Compacted {
     pub sections: usize,
 }
 
-/// What one pass keeps and drops.
+/// What one pass keeps and drops (shared with the blocking pool, where
+/// the records are read and rebuilt).
 struct Cleaner {
     /// The latest offset of each key of the mapped dirty part.
     latest: HashMap<Vec<u8>, i64>,
-    /// Where the map stops: the pass cleans below it.
-    end: i64,
     now_ms: i64,
     /// The delete horizon a batch gets when its tombstones are first kept.
     new_horizon: i64,
-    /// Whether a batch whose records could not be read was kept whole
-    /// below the point the copy reached.
-    unreadable_below: bool,
+}
+
+/// One chunk's batches as they will be stored.
+struct FilteredChunk {
+    kept: Vec<Bytes>,
+    removed: u64,
+    changed: bool,
+    /// Whether a batch was kept whole without its keys being known
+    /// (transactional, or unreadable) by the end of this chunk.
+    unknown_below: bool,
 }
 
 impl Cleaner {
-    fn keeps(&self, h: &BatchHeader, e: &RecordEntry, key: Option<&[u8]>) -> bool {
+    /// Whether a record stays. `unknown_below`: a batch kept whole without
+    /// its keys being known lies below it, which may hold an older value
+    /// of a tombstone's key, so no tombstone may expire.
+    fn keeps(
+        &self,
+        h: &BatchHeader,
+        e: &RecordEntry,
+        key: Option<&[u8]>,
+        unknown_below: bool,
+    ) -> bool {
         let Some(key) = key else { return false };
         if self
             .latest
@@ -153,14 +170,77 @@ impl Cleaner {
             return false;
         }
         let expired_tombstone = !e.has_value
-            && !self.unreadable_below
+            && !unknown_below
             && delete_horizon(h).is_some_and(|horizon| horizon <= self.now_ms);
         !expired_tombstone
     }
+
+    /// Filters one chunk's batches (CPU work: run on the blocking pool).
+    fn filter(&self, c: &ChunkRow, bytes: &Bytes, unknown_below: bool) -> Result<FilteredChunk> {
+        let mut out = FilteredChunk {
+            kept: Vec::new(),
+            removed: 0,
+            changed: false,
+            unknown_below,
+        };
+        let batches = chunk_batches(c, bytes)?;
+        for &(at, h) in &batches {
+            let batch = bytes.slice(at..at + h.size);
+            if h.is_transactional() || h.is_control() {
+                out.unknown_below = true;
+                out.kept.push(batch);
+                continue;
+            }
+            let records = match read_records(&batch) {
+                Ok(r) => r,
+                Err(e) => {
+                    unreadable(c, &h, e)?;
+                    out.unknown_below = true;
+                    out.kept.push(batch);
+                    continue;
+                }
+            };
+            let retained: Vec<&RecordEntry> = records
+                .entries
+                .iter()
+                .filter(|e| self.keeps(&h, e, records.key(e), out.unknown_below))
+                .collect();
+            out.removed += (records.entries.len() - retained.len()) as u64;
+            let new_horizon = (delete_horizon(&h).is_none()
+                && retained.iter().any(|e| !e.has_value))
+            .then_some(self.new_horizon);
+            if retained.is_empty() {
+                out.changed = true;
+            } else if retained.len() == records.entries.len() && new_horizon.is_none() {
+                out.kept.push(batch);
+            } else {
+                out.changed = true;
+                let rebuilt = records
+                    .rebuild(&batch, retained, new_horizon)
+                    .map_err(|e| {
+                        StorageError::CorruptObject(object_path(c.object_id), e.to_string())
+                    })?;
+                out.kept.push(Bytes::from(rebuilt));
+            }
+        }
+        Ok(out)
+    }
 }
 
-/// Compacts one partition if it is due; `None` if it was not, or a
-/// section lost a race (the next pass tries again).
+/// Runs CPU work (decompressing, hashing keys, compressing again) on the
+/// blocking pool, so that a long pass never holds up produce and fetch on
+/// the broker's workers.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Background(format!("compaction: {e}")))?
+}
+
+/// Compacts one partition if it is due; `None` if it was not, or no chunk
+/// was old enough to map. A pass whose section lost a race returns what it
+/// did before that, unfinished (the next pass goes on).
 pub async fn compact_partition(
     catalog: &dyn Catalog,
     objects: &Objects,
@@ -182,13 +262,12 @@ pub async fn compact_partition(
     if end <= cleaned {
         return Ok(None);
     }
-    let mut cleaner = Cleaner {
+    let cleaner = Arc::new(Cleaner {
         latest,
-        end,
         now_ms,
         new_horizon: now_ms.saturating_add(rules.delete_retention_ms),
-        unreadable_below: false,
-    };
+    });
+    let mut unknown_below = false;
     let mut done = Compacted {
         cleaned_to: end,
         rewritten_to: p.log_start,
@@ -205,7 +284,12 @@ pub async fn compact_partition(
         from = last.last_offset + 1;
         let mut reached_end = page.len() < PAGE as usize;
         for c in page {
-            if c.base_offset >= end {
+            if c.last_offset >= end {
+                // A chunk a merge joined across `end` is left for the next
+                // pass: part of it was never mapped.
+                if c.base_offset < end {
+                    done.cleaned_to = c.base_offset;
+                }
                 reached_end = true;
                 break;
             }
@@ -213,7 +297,16 @@ pub async fn compact_partition(
                 && (section_bytes + c.byte_len > limits.section_bytes
                     || section.len() == limits.section_rows)
             {
-                if !copy_section(catalog, objects, owner, &section, &mut cleaner, &mut done).await?
+                if !copy_section(
+                    catalog,
+                    objects,
+                    owner,
+                    &section,
+                    &cleaner,
+                    &mut unknown_below,
+                    &mut done,
+                )
+                .await?
                 {
                     return Ok(Some(done));
                 }
@@ -228,12 +321,21 @@ pub async fn compact_partition(
         }
     }
     if !section.is_empty()
-        && !copy_section(catalog, objects, owner, &section, &mut cleaner, &mut done).await?
+        && !copy_section(
+            catalog,
+            objects,
+            owner,
+            &section,
+            &cleaner,
+            &mut unknown_below,
+            &mut done,
+        )
+        .await?
     {
         return Ok(Some(done));
     }
     catalog
-        .set_cleaned_offset(p.topic_id, p.partition, end)
+        .set_cleaned_offset(p.topic_id, p.partition, done.cleaned_to)
         .await?;
     done.finished = true;
     Ok(Some(done))
@@ -292,28 +394,16 @@ async fn latest_offsets(
             .await?;
         let full_page = page.len() == PAGE as usize;
         for c in &page {
-            if c.base_offset >= p.high_watermark || c.max_timestamp > newest_cleanable {
+            // The log's last chunk is never cleaned, as Kafka never cleans
+            // its active segment: a consumer at the end of a quiet log
+            // always has records to step past to the high watermark.
+            let last_chunk = c.last_offset + 1 >= p.high_watermark;
+            if last_chunk || c.max_timestamp > newest_cleanable {
                 return Ok((map, end));
             }
             let bytes = read_chunk(objects, c).await?;
-            let mut keys = Vec::new();
-            for (at, h) in chunk_batches(c, &bytes)? {
-                if h.is_transactional() || h.is_control() {
-                    continue;
-                }
-                let records = match read_records(&bytes[at..at + h.size]) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        unreadable(c, &h, e)?;
-                        continue;
-                    }
-                };
-                for e in &records.entries {
-                    if let Some(key) = records.key(e) {
-                        keys.push((key.to_vec(), e.offset));
-                    }
-                }
-            }
+            let chunk = *c;
+            let keys = on_blocking_pool(move || chunk_keys(&chunk, &bytes)).await?;
             let adds: usize = keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD).sum();
             if end > cleaned && map_bytes + adds > limits.map_bytes {
                 return Ok((map, end));
@@ -331,6 +421,30 @@ async fn latest_offsets(
             _ => return Ok((map, end)),
         }
     }
+}
+
+/// The keys of a chunk's records with their offsets, leaving out batches
+/// of transactions and batches whose records cannot be read.
+fn chunk_keys(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(Vec<u8>, i64)>> {
+    let mut keys = Vec::new();
+    for (at, h) in chunk_batches(c, bytes)? {
+        if h.is_transactional() || h.is_control() {
+            continue;
+        }
+        let records = match read_records(&bytes[at..at + h.size]) {
+            Ok(r) => r,
+            Err(e) => {
+                unreadable(c, &h, e)?;
+                continue;
+            }
+        };
+        for e in &records.entries {
+            if let Some(key) = records.key(e) {
+                keys.push((key.to_vec(), e.offset));
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// A batch whose records cannot be read: corruption stops the pass (a
@@ -356,7 +470,8 @@ async fn copy_section(
     objects: &Objects,
     owner: &str,
     section: &[ChunkRow],
-    cleaner: &mut Cleaner,
+    cleaner: &Arc<Cleaner>,
+    unknown_below: &mut bool,
     done: &mut Compacted,
 ) -> Result<bool> {
     // Each chunk's batches as they will be stored.
@@ -365,48 +480,12 @@ async fn copy_section(
     let mut changed = false;
     for c in section {
         let bytes = read_chunk(objects, c).await?;
-        let batches = chunk_batches(c, &bytes)?;
-        let mut kept = Vec::new();
-        for (i, &(at, h)) in batches.iter().enumerate() {
-            let batch = bytes.slice(at..at + h.size);
-            if h.is_transactional() || h.is_control() {
-                kept.push(batch);
-                continue;
-            }
-            let records = match read_records(&batch) {
-                Ok(r) => r,
-                Err(e) => {
-                    unreadable(c, &h, e)?;
-                    cleaner.unreadable_below = true;
-                    kept.push(batch);
-                    continue;
-                }
-            };
-            let retained: Vec<&RecordEntry> = records
-                .entries
-                .iter()
-                .filter(|e| cleaner.keeps(&h, e, records.key(e)))
-                .collect();
-            removed += (records.entries.len() - retained.len()) as u64;
-            let new_horizon = (delete_horizon(&h).is_none()
-                && retained.iter().any(|e| !e.has_value))
-            .then_some(cleaner.new_horizon);
-            let last_below_end = c.last_offset + 1 == cleaner.end && i + 1 == batches.len();
-            if retained.is_empty() && !last_below_end {
-                changed = true;
-            } else if retained.len() == records.entries.len() && new_horizon.is_none() {
-                kept.push(batch);
-            } else {
-                changed = true;
-                let rebuilt = records
-                    .rebuild(&batch, retained, new_horizon)
-                    .map_err(|e| {
-                        StorageError::CorruptObject(object_path(c.object_id), e.to_string())
-                    })?;
-                kept.push(Bytes::from(rebuilt));
-            }
-        }
-        copies.push((*c, kept));
+        let (chunk, below, shared) = (*c, *unknown_below, cleaner.clone());
+        let filtered = on_blocking_pool(move || shared.filter(&chunk, &bytes, below)).await?;
+        *unknown_below = filtered.unknown_below;
+        removed += filtered.removed;
+        changed |= filtered.changed;
+        copies.push((*c, filtered.kept));
     }
     let section_end = section
         .last()
@@ -563,9 +642,12 @@ fn chunk_batches(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(usize, BatchHeader)>
     let mut next = c.base_offset;
     while at < bytes.len() {
         let h = parse_header(&bytes[at..]).map_err(|e| damaged(e.to_string()))?;
+        // The base offset first: it comes from disk, and the last offset is
+        // computed from it.
         if h.base_offset < next
+            || h.base_offset > c.last_offset
+            || h.last_offset_delta < 0
             || h.last_offset() > c.last_offset
-            || h.last_offset() < h.base_offset
         {
             return Err(damaged(format!(
                 "a batch of offsets {} to {} after offset {next}",

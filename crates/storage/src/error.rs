@@ -47,6 +47,9 @@ pub enum StorageError {
     CorruptObject(String, String),
     #[error("the broker is shutting down")]
     ShuttingDown,
+    /// A background task's worker thread failed (it panicked).
+    #[error("background work failed: {0}")]
+    Background(String),
     #[error("{0}")]
     Producer(#[from] crate::producer::ProducerError),
     #[error("producer {producer_id} asked for a new epoch holding epoch {epoch}, but epoch {latest} was handed out since: another instance of this producer fenced it")]
@@ -69,9 +72,11 @@ impl StorageError {
             S::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             S::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
             S::InvalidRecord(e) => e.code(),
-            S::Catalog(_) | S::Objects(_) | S::ObjectClaimed(_) | S::CorruptObject(..) => {
-                ErrorCode::KafkaStorageError
-            }
+            S::Catalog(_)
+            | S::Objects(_)
+            | S::ObjectClaimed(_)
+            | S::CorruptObject(..)
+            | S::Background(_) => ErrorCode::KafkaStorageError,
             S::ShuttingDown => ErrorCode::NotLeaderOrFollower,
             S::Producer(e) => e.code(),
             S::ProducerFenced { .. } => ErrorCode::ProducerFenced,
@@ -87,7 +92,11 @@ impl StorageError {
     pub fn client_message(&self) -> String {
         use StorageError as S;
         match self {
-            S::Catalog(_) | S::Objects(_) | S::ObjectClaimed(_) | S::CorruptObject(..) => {
+            S::Catalog(_)
+            | S::Objects(_)
+            | S::ObjectClaimed(_)
+            | S::CorruptObject(..)
+            | S::Background(_) => {
                 "the broker's storage failed (the cause is in the broker's log); retry".into()
             }
             other => other.to_string(),

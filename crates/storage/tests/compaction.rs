@@ -156,7 +156,12 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     )
     .await
     .unwrap();
-    assert_eq!(records(&s, "c", 0).await.len(), 43);
+    // The log's last chunk is never cleaned (Kafka's active segment): a
+    // last batch, so that all of the above can be.
+    s.append("c", 0, keyed(&[("z", Some("end"))], Compression::None))
+        .await
+        .unwrap();
+    assert_eq!(records(&s, "c", 0).await.len(), 44);
 
     assert_eq!(s.compact_logs().await.unwrap(), 43 - 10);
     let entry = |o: i64, k: &str, v: Option<&str>| (o, k.to_string(), v.map(str::to_string));
@@ -171,6 +176,7 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
         entry(40, "k5", Some("late-5")),
         entry(41, "k3", None),
         entry(42, "k7", Some("late-7")),
+        entry(43, "z", Some("end")),
     ];
     assert_eq!(records(&s, "c", 0).await, expected);
     // A read from inside a rebuilt batch gets that batch, and one from an
@@ -179,12 +185,13 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     assert_eq!(records(&s, "c", 30).await, expected[3..]);
     assert_eq!(records(&s, "c", 41).await, expected[7..]);
     let end = s.offset_at("c", 0, LATEST).await.unwrap().offset;
-    assert_eq!(end, 43, "offsets never move");
+    assert_eq!(end, 44, "offsets never move");
     assert_eq!(s.compact_logs().await.unwrap(), 0, "nothing new to clean");
 
-    // The first pass that kept the tombstone gave it a delete horizon of
-    // now + delete.retention.ms (0 here); a pass after that drops it, once
-    // the log has new records to clean.
+    // That pass gave the tombstone's batch a delete horizon of now +
+    // delete.retention.ms (0 here); a later pass drops it, once the log
+    // has new records to clean: k0's newest record, then (so that it is no
+    // longer the last chunk, and is mapped) k9's.
     tokio::time::sleep(Duration::from_millis(5)).await;
     assert_eq!(s.compact_logs().await.unwrap(), 0, "no dirty records");
     let (a, _) = s
@@ -195,8 +202,14 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
         )
         .await
         .unwrap();
-    assert_eq!(a.base_offset, 43);
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(a.base_offset, 44);
+    s.append(
+        "c",
+        0,
+        keyed(&[("k9", Some("newest-9"))], Compression::Gzip),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.compact_logs().await.unwrap(),
         2,
@@ -204,8 +217,14 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     );
     let got = records(&s, "c", 0).await;
     assert!(!got.iter().any(|(_, k, _)| k == "k3"), "{got:?}");
-    assert_eq!(got.last(), Some(&entry(43, "k0", Some("newest-0"))));
-    assert_eq!(got.len(), 9);
+    assert_eq!(got.len(), 11, "k9's older record waits for the next pass");
+    assert_eq!(
+        got[got.len() - 2..],
+        [
+            entry(44, "k0", Some("newest-0")),
+            entry(45, "k9", Some("newest-9"))
+        ]
+    );
 
     // Where the log was cleaned up to, and the log, survive a restart.
     let topic_id = s.topic("c").unwrap().id;
@@ -214,7 +233,8 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     let s = open(dir.path()).await;
     assert_eq!(
         s.catalog().cleaned_offset(topic_id, 0).await.unwrap(),
-        Some(44)
+        Some(45),
+        "up to the last chunk"
     );
     assert_eq!(records(&s, "c", 0).await, got);
     assert_eq!(s.compact_logs().await.unwrap(), 0);
@@ -222,12 +242,12 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
         .append("c", 0, keyed(&[("k1", Some("after"))], Compression::None))
         .await
         .unwrap();
-    assert_eq!(a.base_offset, 44);
+    assert_eq!(a.base_offset, 46);
     // The copied objects are collected (grace 0: mark, then delete).
     s.collect_objects().await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     s.collect_objects().await.unwrap();
-    assert_eq!(records(&s, "c", 0).await.len(), 10);
+    assert_eq!(records(&s, "c", 0).await.len(), 12);
 }
 
 #[tokio::test]
@@ -282,23 +302,26 @@ async fn the_dirty_ratio_decides_when_a_log_is_compacted() {
             Compression::None,
         )
     };
-    // All dirty at first: compacted down to one round.
+    let z = |v: &str| keyed(&[("z", Some(v))], Compression::None);
+    // All dirty at first: compacted down to one round (z1, the log's last
+    // chunk, is never cleaned).
     s.append("ratio", 0, round("a")).await.unwrap();
     s.append("ratio", 0, round("b")).await.unwrap();
+    s.append("ratio", 0, z("z1")).await.unwrap();
     assert_eq!(s.compact_logs().await.unwrap(), 20);
-    // A small dirty part (a fifth of the log) waits...
-    s.append("ratio", 0, keyed(&[("k1", Some("c"))], Compression::None))
-        .await
-        .unwrap();
+    // A small dirty part (two one-record batches, a third of the bytes)
+    // waits...
+    s.append("ratio", 0, z("z2")).await.unwrap();
     assert_eq!(s.compact_logs().await.unwrap(), 0);
-    // ...until it is half of it.
+    // ...until it is half of them.
     s.append("ratio", 0, round("d")).await.unwrap();
-    assert_eq!(s.compact_logs().await.unwrap(), 21);
+    s.append("ratio", 0, z("z3")).await.unwrap();
+    assert_eq!(s.compact_logs().await.unwrap(), 21, "round b and z1");
     let got = records(&s, "ratio", 0).await;
-    assert_eq!(got.len(), 20);
+    assert_eq!(got.len(), 22);
     assert!(got
         .iter()
-        .all(|(_, _, v)| v.as_deref().unwrap().starts_with("d-")));
+        .all(|(_, k, v)| k == "z" || v.as_deref().unwrap().starts_with("d-")));
 }
 
 #[tokio::test]
@@ -326,25 +349,22 @@ async fn records_without_a_key_go_when_a_topic_becomes_compacted() {
     )
     .await
     .unwrap();
-    assert_eq!(s.compact_logs().await.unwrap(), 1);
-    assert_eq!(
-        records(&s, "mixed", 0).await,
-        vec![(0, "k".to_string(), Some("v".to_string()))]
-    );
-    // The last batch stays, empty, so that a consumer at offset 1 has a
-    // batch to step past to the end of the log (2).
-    let r = s.read("mixed", 0, 1, 1 << 20).await.unwrap();
-    let last = sluice_protocol::batch::parse_header(&r.batches[0]).unwrap();
-    assert_eq!(
-        (last.base_offset, last.last_offset(), last.record_count),
-        (1, 1, 0)
-    );
-    assert_eq!(r.high_watermark, 2);
-    // It goes once it is no longer the last.
+    // The keyless record is in the log's last chunk, never cleaned (a
+    // consumer at offset 1 has a record to step past to the end).
+    assert_eq!(s.compact_logs().await.unwrap(), 0);
+    assert_eq!(records(&s, "mixed", 0).await.len(), 2);
+    // Once it is not the last, it goes.
     s.append("mixed", 0, keyed(&[("k", Some("w"))], Compression::None))
         .await
         .unwrap();
     assert_eq!(s.compact_logs().await.unwrap(), 1);
+    assert_eq!(
+        records(&s, "mixed", 0).await,
+        vec![
+            (0, "k".to_string(), Some("v".to_string())),
+            (2, "k".to_string(), Some("w".to_string()))
+        ]
+    );
     let r = s.read("mixed", 0, 1, 1 << 20).await.unwrap();
     let next = sluice_protocol::batch::parse_header(&r.batches[0]).unwrap();
     assert_eq!((next.base_offset, next.record_count), (2, 1));
@@ -378,8 +398,8 @@ async fn a_tombstone_is_kept_for_the_retention_after_its_first_cleaning_whatever
     )
     .await
     .unwrap();
-    assert_eq!(s.compact_logs().await.unwrap(), 1);
-    for tag in ["a", "b"] {
+    assert_eq!(s.compact_logs().await.unwrap(), 0, "the log's last chunk");
+    for tag in ["a", "b", "c"] {
         s.append("old", 0, keyed(&[(tag, Some(tag))], Compression::None))
             .await
             .unwrap();
@@ -391,7 +411,7 @@ async fn a_tombstone_is_kept_for_the_retention_after_its_first_cleaning_whatever
         Some(&(1, "k".to_string(), None)),
         "a day's delete.retention.ms runs from the first cleaning"
     );
-    assert_eq!(got.len(), 3);
+    assert_eq!(got.len(), 4);
 }
 
 #[tokio::test]
@@ -437,6 +457,11 @@ async fn a_pass_cut_short_by_its_limits_keeps_every_latest_record_and_the_next_g
             offset += 1;
         }
     }
+    // A last chunk, so that the rounds can all be cleaned.
+    s.append("cut", 0, keyed(&[("z", Some("z"))], Compression::None))
+        .await
+        .unwrap();
+    latest.insert("z".into(), (18, "z".into()));
     let topic_id = s.topic("cut").unwrap().id;
     let mut passes = 0;
     let mut removed_total = 0;
