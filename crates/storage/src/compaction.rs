@@ -30,13 +30,13 @@
 //! them all leaves a gap that readers step over, as Kafka's do. The log's
 //! last chunk is never cleaned (Kafka never cleans its active segment), so
 //! a consumer at the end of a quiet log always has records to step past to
-//! the high watermark. A record is only dropped when a later
-//! record of its key stays (or it is an expired tombstone), so a pass cut
-//! short anywhere leaves a correct log. Batches of transactions (Sluice
-//! writes none yet) and batches whose records cannot be read are kept
-//! whole and left out of the map, so they never cause another record's
-//! removal; no tombstone after such a batch expires, since the batch may
-//! hold an older value of its key.
+//! the high watermark. A record is only dropped when a later record of its
+//! key stays (or it is an expired tombstone), so a pass cut short anywhere
+//! leaves a correct log. Batches of transactions (Sluice writes none yet)
+//! and batches whose records cannot be read are kept whole and left out of
+//! the map, so they never cause another record's removal; no tombstone
+//! after such a batch expires, since the batch may hold an older value of
+//! its key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
