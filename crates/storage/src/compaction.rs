@@ -43,11 +43,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_protocol::batch::{parse_header, BatchError, BatchHeader};
-use sluice_protocol::batch_records::{delete_horizon, read_records, RecordEntry};
+use sluice_protocol::batch_records::{delete_horizon, read_records, BatchRecords, RecordEntry};
 
-use crate::catalog::{Catalog, ChunkRow, Merge, ObjectRow};
+use crate::catalog::{Catalog, ChunkRow, Merge};
 use crate::error::{Result, StorageError};
-use crate::merge::MAX_CHUNK_BYTES;
+use crate::merge::{commit_copy, end_copied_chunk, MAX_CHUNK_BYTES};
 use crate::objects::{object_path, ObjectBuilder, Objects};
 use crate::topic_config::TopicConfig;
 
@@ -79,9 +79,6 @@ impl Default for CompactionLimits {
 }
 /// Index rows read from the catalog at a time.
 const PAGE: i64 = 256;
-/// How long a written object stays collectable if its section never
-/// commits.
-const PREPARED_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// The topic's compaction settings.
 #[derive(Debug, Clone, Copy)]
@@ -191,14 +188,10 @@ impl Cleaner {
                 out.kept.push(batch);
                 continue;
             }
-            let records = match read_records(&batch) {
-                Ok(r) => r,
-                Err(e) => {
-                    unreadable(c, &h, e)?;
-                    out.unknown_below = true;
-                    out.kept.push(batch);
-                    continue;
-                }
+            let Some(records) = readable(c, &h, &batch)? else {
+                out.unknown_below = true;
+                out.kept.push(batch);
+                continue;
             };
             let retained: Vec<&RecordEntry> = records
                 .entries
@@ -273,66 +266,43 @@ pub async fn compact_partition(
         rewritten_to: p.log_start,
         ..Default::default()
     };
+    let mut chunks = ChunkCursor::new(catalog, &p, p.log_start);
     let mut section: Vec<ChunkRow> = Vec::new();
     let mut section_bytes = 0;
-    let mut from = p.log_start;
     loop {
-        let page = catalog
-            .chunks_from(p.topic_id, p.partition, from, PAGE)
+        let mut next = chunks.next().await?;
+        if let Some(c) = next.filter(|c| c.last_offset >= end) {
+            // A chunk a merge joined across `end` is left for the next
+            // pass: part of it was never mapped.
+            if c.base_offset < end {
+                done.cleaned_to = c.base_offset;
+            }
+            next = None;
+        }
+        let full = next.is_none_or(|c| {
+            section_bytes + c.byte_len > limits.section_bytes
+                || section.len() == limits.section_rows
+        });
+        if !section.is_empty() && full {
+            let copied = copy_section(
+                catalog,
+                objects,
+                owner,
+                &section,
+                &cleaner,
+                &mut unknown_below,
+                &mut done,
+            )
             .await?;
-        let Some(last) = page.last() else { break };
-        from = last.last_offset + 1;
-        let mut reached_end = page.len() < PAGE as usize;
-        for c in page {
-            if c.last_offset >= end {
-                // A chunk a merge joined across `end` is left for the next
-                // pass: part of it was never mapped.
-                if c.base_offset < end {
-                    done.cleaned_to = c.base_offset;
-                }
-                reached_end = true;
-                break;
+            if !copied {
+                return Ok(Some(done));
             }
-            if !section.is_empty()
-                && (section_bytes + c.byte_len > limits.section_bytes
-                    || section.len() == limits.section_rows)
-            {
-                if !copy_section(
-                    catalog,
-                    objects,
-                    owner,
-                    &section,
-                    &cleaner,
-                    &mut unknown_below,
-                    &mut done,
-                )
-                .await?
-                {
-                    return Ok(Some(done));
-                }
-                section.clear();
-                section_bytes = 0;
-            }
-            section_bytes += c.byte_len;
-            section.push(c);
+            section.clear();
+            section_bytes = 0;
         }
-        if reached_end {
-            break;
-        }
-    }
-    if !section.is_empty()
-        && !copy_section(
-            catalog,
-            objects,
-            owner,
-            &section,
-            &cleaner,
-            &mut unknown_below,
-            &mut done,
-        )
-        .await?
-    {
-        return Ok(Some(done));
+        let Some(c) = next else { break };
+        section_bytes += c.byte_len;
+        section.push(c);
     }
     catalog
         .set_cleaned_offset(p.topic_id, p.partition, done.cleaned_to)
@@ -387,39 +357,70 @@ async fn latest_offsets(
     let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut map_bytes = 0;
     let mut end = cleaned;
-    let mut from = cleaned;
-    loop {
-        let page = catalog
-            .chunks_from(p.topic_id, p.partition, from, PAGE)
-            .await?;
-        let full_page = page.len() == PAGE as usize;
-        for c in &page {
-            // The log's last chunk is never cleaned, as Kafka never cleans
-            // its active segment: a consumer at the end of a quiet log
-            // always has records to step past to the high watermark.
-            let last_chunk = c.last_offset + 1 >= p.high_watermark;
-            if last_chunk || c.max_timestamp > newest_cleanable {
-                return Ok((map, end));
-            }
-            let bytes = read_chunk(objects, c).await?;
-            let chunk = *c;
-            let keys = on_blocking_pool(move || chunk_keys(&chunk, &bytes)).await?;
-            let adds: usize = keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD).sum();
-            if end > cleaned && map_bytes + adds > limits.map_bytes {
-                return Ok((map, end));
-            }
-            for (key, offset) in keys {
-                let len = key.len();
-                if map.insert(key, offset).is_none() {
-                    map_bytes += len + ENTRY_OVERHEAD;
-                }
-            }
-            end = c.last_offset + 1;
+    let mut chunks = ChunkCursor::new(catalog, &p, cleaned);
+    while let Some(c) = chunks.next().await? {
+        // The log's last chunk is never cleaned, as Kafka never cleans its
+        // active segment: a consumer at the end of a quiet log always has
+        // records to step past to the high watermark.
+        let last_chunk = c.last_offset + 1 >= p.high_watermark;
+        if last_chunk || c.max_timestamp > newest_cleanable {
+            break;
         }
-        match page.last() {
-            Some(last) if full_page => from = last.last_offset + 1,
-            _ => return Ok((map, end)),
+        let bytes = read_chunk(objects, &c).await?;
+        let keys = on_blocking_pool(move || chunk_keys(&c, &bytes)).await?;
+        let adds: usize = keys.iter().map(|(k, _)| k.len() + ENTRY_OVERHEAD).sum();
+        if end > cleaned && map_bytes + adds > limits.map_bytes {
+            break;
         }
+        for (key, offset) in keys {
+            let len = key.len();
+            if map.insert(key, offset).is_none() {
+                map_bytes += len + ENTRY_OVERHEAD;
+            }
+        }
+        end = c.last_offset + 1;
+    }
+    Ok((map, end))
+}
+
+/// A partition's chunks from an offset on, in offset order, read from the
+/// catalog a page at a time.
+struct ChunkCursor<'a> {
+    catalog: &'a dyn Catalog,
+    topic_id: i64,
+    partition: i32,
+    /// Where the next page starts.
+    from: i64,
+    page: std::collections::VecDeque<ChunkRow>,
+    /// The last page was short: there is no next one.
+    exhausted: bool,
+}
+
+impl<'a> ChunkCursor<'a> {
+    fn new(catalog: &'a dyn Catalog, p: &PartitionToCompact, from: i64) -> Self {
+        ChunkCursor {
+            catalog,
+            topic_id: p.topic_id,
+            partition: p.partition,
+            from,
+            page: Default::default(),
+            exhausted: false,
+        }
+    }
+
+    async fn next(&mut self) -> Result<Option<ChunkRow>> {
+        if self.page.is_empty() && !self.exhausted {
+            let page = self
+                .catalog
+                .chunks_from(self.topic_id, self.partition, self.from, PAGE)
+                .await?;
+            self.exhausted = page.len() < PAGE as usize;
+            if let Some(last) = page.last() {
+                self.from = last.last_offset + 1;
+            }
+            self.page = page.into();
+        }
+        Ok(self.page.pop_front())
     }
 }
 
@@ -431,12 +432,8 @@ fn chunk_keys(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(Vec<u8>, i64)>> {
         if h.is_transactional() || h.is_control() {
             continue;
         }
-        let records = match read_records(&bytes[at..at + h.size]) {
-            Ok(r) => r,
-            Err(e) => {
-                unreadable(c, &h, e)?;
-                continue;
-            }
+        let Some(records) = readable(c, &h, &bytes[at..at + h.size])? else {
+            continue;
         };
         for e in &records.entries {
             if let Some(key) = records.key(e) {
@@ -447,19 +444,25 @@ fn chunk_keys(c: &ChunkRow, bytes: &[u8]) -> Result<Vec<(Vec<u8>, i64)>> {
     Ok(keys)
 }
 
-/// A batch whose records cannot be read: corruption stops the pass (a
-/// rebuilt batch would bless it with a new CRC); anything else keeps the
-/// batch whole and out of the map, which is always safe.
-fn unreadable(c: &ChunkRow, h: &BatchHeader, e: BatchError) -> Result<()> {
-    if matches!(e, BatchError::BadCrc { .. } | BatchError::Truncated(_)) {
-        return Err(StorageError::CorruptObject(
-            object_path(c.object_id),
-            format!("batch at offset {}: {e}", h.base_offset),
-        ));
+/// The records of a batch; `None` for a batch whose records cannot be
+/// read, which is kept whole and out of the map (always safe, and logged).
+/// Corruption stops the pass instead: a rebuilt batch would bless it with
+/// a new CRC.
+fn readable(c: &ChunkRow, h: &BatchHeader, batch: &[u8]) -> Result<Option<BatchRecords>> {
+    match read_records(batch) {
+        Ok(records) => Ok(Some(records)),
+        Err(e @ (BatchError::BadCrc { .. } | BatchError::Truncated(_))) => {
+            Err(StorageError::CorruptObject(
+                object_path(c.object_id),
+                format!("batch at offset {}: {e}", h.base_offset),
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(object = %object_path(c.object_id), offset = h.base_offset, error = %e,
+                "compaction keeps a batch whose records it cannot read");
+            Ok(None)
+        }
     }
-    tracing::warn!(object = %object_path(c.object_id), offset = h.base_offset, error = %e,
-        "compaction keeps a batch whose records it cannot read");
-    Ok(())
 }
 
 /// Copies one section's chunks keeping what the cleaner says, and swaps
@@ -494,7 +497,6 @@ async fn copy_section(
         done.rewritten_to = section_end;
         return Ok(true);
     }
-    let now_ms = cleaner.now_ms;
 
     let id = (rand::random::<u64>() >> 1) as i64;
     let mut builder = ObjectBuilder::with_capacity(
@@ -514,45 +516,26 @@ async fn copy_section(
                 max_timestamp = max_timestamp.max(parse_header(b).map_or(-1, |h| h.max_timestamp));
             }
         }
-        let (byte_start, byte_len) = builder.end_chunk(
+        rows.push(end_copied_chunk(
+            &mut builder,
             start,
-            first.topic_id,
-            first.partition,
-            first.base_offset,
-            last.last_offset,
-        );
-        rows.push(ChunkRow {
-            topic_id: first.topic_id,
-            partition: first.partition,
-            base_offset: first.base_offset,
-            last_offset: last.last_offset,
+            first,
+            last,
             max_timestamp,
-            leader_epoch: first.leader_epoch,
-            object_id: id,
-            byte_start: byte_start as i64,
-            byte_len: byte_len as i64,
-        });
+            id,
+        ));
     }
     let body = builder.finish();
-    let object = ObjectRow {
-        id,
-        path: object_path(id),
-        owner: owner.to_string(),
-        created_ms: now_ms,
-        expires_ms: now_ms + PREPARED_TTL_MS,
-    };
-    catalog.register_object(&object).await?;
-    objects.put(&object.path, body.clone()).await?;
     let bytes_before: i64 = section.iter().map(|c| c.byte_len).sum();
     let bytes_after: i64 = rows.iter().map(|c| c.byte_len).sum();
-    let merge = Merge {
+    let copy = Merge {
         object_id: id,
         object_size: body.len() as i64,
         replaced: section.to_vec(),
         merged: rows,
     };
-    if !catalog.merge_chunks(&merge).await? {
-        tracing::info!(object = %object.path,
+    if !commit_copy(catalog, objects, owner, cleaner.now_ms, copy, body).await? {
+        tracing::info!(object = %object_path(id),
             "a compaction lost a race with retention, a deletion or a merge and changed nothing; its object will be collected");
         return Ok(false);
     }

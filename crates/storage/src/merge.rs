@@ -174,35 +174,17 @@ pub async fn merge_small_objects(
             builder.push_batch(&body[at..at + c.byte_len as usize]);
         }
         let (first, last) = (&run[0], &run[run.len() - 1]);
-        let (byte_start, byte_len) = builder.end_chunk(
+        let max_timestamp = run.iter().map(|c| c.max_timestamp).max().unwrap_or(-1);
+        merged.push(end_copied_chunk(
+            &mut builder,
             start,
-            first.topic_id,
-            first.partition,
-            first.base_offset,
-            last.last_offset,
-        );
-        merged.push(ChunkRow {
-            topic_id: first.topic_id,
-            partition: first.partition,
-            base_offset: first.base_offset,
-            last_offset: last.last_offset,
-            max_timestamp: run.iter().map(|c| c.max_timestamp).max().unwrap_or(-1),
-            leader_epoch: first.leader_epoch,
-            object_id: id,
-            byte_start: byte_start as i64,
-            byte_len: byte_len as i64,
-        });
+            first,
+            last,
+            max_timestamp,
+            id,
+        ));
     }
     let body = builder.finish();
-    let object = ObjectRow {
-        id,
-        path: object_path(id),
-        owner: owner.to_string(),
-        created_ms: now,
-        expires_ms: now + PREPARED_TTL_MS,
-    };
-    catalog.register_object(&object).await?;
-    objects.put(&object.path, body.clone()).await?;
     let mut partitions: Vec<(i64, i32)> =
         merged.iter().map(|c| (c.topic_id, c.partition)).collect();
     partitions.dedup();
@@ -219,14 +201,69 @@ pub async fn merge_small_objects(
         replaced: chunks,
         merged,
     };
-    if !catalog.merge_chunks(&merge).await? {
+    if !commit_copy(catalog, objects, owner, now, merge, body).await? {
         tracing::info!(
-            object = %object.path,
+            object = %object_path(id),
             "a merge lost a race with retention, a deletion or another merge and changed nothing; its object will be collected"
         );
         return Ok(None);
     }
     Ok(Some(outcome))
+}
+
+/// Records the batches pushed since `start` as one chunk copied from the
+/// rows `first` to `last` (one partition, consecutive offsets), in object
+/// `object_id`; returns its index row. Shared by merges and compaction.
+pub(crate) fn end_copied_chunk(
+    builder: &mut ObjectBuilder,
+    start: usize,
+    first: &ChunkRow,
+    last: &ChunkRow,
+    max_timestamp: i64,
+    object_id: i64,
+) -> ChunkRow {
+    let (byte_start, byte_len) = builder.end_chunk(
+        start,
+        first.topic_id,
+        first.partition,
+        first.base_offset,
+        last.last_offset,
+    );
+    ChunkRow {
+        topic_id: first.topic_id,
+        partition: first.partition,
+        base_offset: first.base_offset,
+        last_offset: last.last_offset,
+        max_timestamp,
+        leader_epoch: first.leader_epoch,
+        object_id,
+        byte_start: byte_start as i64,
+        byte_len: byte_len as i64,
+    }
+}
+
+/// Registers, writes and commits the object of a copy (a merge, or a
+/// compaction section): false if its swap lost a race, in which case the
+/// object, left prepared, is collected on expiry. Shared by merges and
+/// compaction.
+pub(crate) async fn commit_copy(
+    catalog: &dyn Catalog,
+    objects: &Objects,
+    owner: &str,
+    now_ms: i64,
+    copy: Merge,
+    body: Bytes,
+) -> Result<bool> {
+    let object = ObjectRow {
+        id: copy.object_id,
+        path: object_path(copy.object_id),
+        owner: owner.to_string(),
+        created_ms: now_ms,
+        expires_ms: now_ms + PREPARED_TTL_MS,
+    };
+    catalog.register_object(&object).await?;
+    objects.put(&object.path, body).await?;
+    catalog.merge_chunks(&copy).await
 }
 
 /// The objects holding `chunks`, each read whole, its checksum checked and

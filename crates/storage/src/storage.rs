@@ -826,14 +826,15 @@ impl Storage {
 
     // ----- background work -----
 
+    /// Waits one maintenance interval; the storage then, unless it is gone.
+    async fn next_pass(storage: &std::sync::Weak<Storage>) -> Option<Arc<Storage>> {
+        let interval = storage.upgrade()?.opts.maintenance_interval;
+        tokio::time::sleep(interval).await;
+        storage.upgrade()
+    }
+
     async fn maintenance(storage: std::sync::Weak<Storage>) {
-        loop {
-            let interval = match storage.upgrade() {
-                Some(s) => s.opts.maintenance_interval,
-                None => return,
-            };
-            tokio::time::sleep(interval).await;
-            let Some(s) = storage.upgrade() else { return };
+        while let Some(s) = Self::next_pass(&storage).await {
             if let Err(e) = s.apply_retention().await {
                 tracing::warn!(error = %e, "retention pass failed");
             }
@@ -851,13 +852,7 @@ impl Storage {
     /// large log holds up neither retention nor the collection of objects.
     /// (It races them safely: every index swap checks the rows it replaces.)
     async fn compaction(storage: std::sync::Weak<Storage>) {
-        loop {
-            let interval = match storage.upgrade() {
-                Some(s) => s.opts.maintenance_interval,
-                None => return,
-            };
-            tokio::time::sleep(interval).await;
-            let Some(s) = storage.upgrade() else { return };
+        while let Some(s) = Self::next_pass(&storage).await {
             if let Err(e) = s.compact_logs().await {
                 tracing::warn!(error = %e, "compaction pass failed");
             }

@@ -8,10 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 use sluice_storage::compaction::CompactionLimits;
 use sluice_storage::storage::LATEST;
 use sluice_storage::{Storage, StorageOptions};
@@ -33,37 +31,13 @@ fn keyed(records: &[(&str, Option<&str>)], compression: Compression) -> Bytes {
 
 /// `keyed`, every record stamped `now`.
 fn keyed_at(records: &[(&str, Option<&str>)], compression: Compression, now: i64) -> Bytes {
+    let text = |t: &str| Bytes::from(t.to_string());
     let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // Consecutive, or the encoder starts a new batch per record.
-            sequence: i as i32,
-            timestamp: now,
-            key: Some(Bytes::from(k.to_string())),
-            value: v.map(|v| Bytes::from(v.to_string())),
-            headers: Default::default(),
-        })
+        .map(|(i, (k, v))| common::record(i as i64, now, Some(text(k)), v.map(text)))
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    common::encode(&records, compression)
 }
 
 /// A store with no in-memory tail (every read goes to the objects) and no
@@ -83,6 +57,13 @@ async fn open_with(dir: &std::path::Path, limits: CompactionLimits) -> Arc<Stora
     opts.tail_bytes = 0;
     opts.compaction = limits;
     Storage::open(opts).await.unwrap()
+}
+
+/// Creates `name` (one partition), compacted, with `more` configs.
+async fn compacted(s: &Storage, name: &str, more: &[(&str, &str)]) {
+    let mut all = vec![("cleanup.policy", "compact")];
+    all.extend_from_slice(more);
+    s.create_topic(name, 1, configs(&all), false).await.unwrap();
 }
 
 fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -120,18 +101,15 @@ async fn records(s: &Storage, topic: &str, from: i64) -> Vec<(i64, String, Optio
 async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic(
+    compacted(
+        &s,
         "c",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
+        &[
             ("min.cleanable.dirty.ratio", "0.01"),
             ("delete.retention.ms", "0"),
-        ]),
-        false,
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     // Five rounds, each one batch in another codec; round r writes keys
     // k{r} to k9, so every round's batch keeps its first record and loses
     // the rest: every codec's batches are rebuilt. Then one more batch.
@@ -254,18 +232,15 @@ async fn a_compacted_log_keeps_the_latest_record_of_each_key_at_its_offset() {
 async fn records_younger_than_the_minimum_lag_are_not_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic(
+    compacted(
+        &s,
         "lag",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
+        &[
             ("min.cleanable.dirty.ratio", "0.01"),
             ("min.compaction.lag.ms", "3600000"),
-        ]),
-        false,
+        ],
     )
-    .await
-    .unwrap();
+    .await;
     for v in ["a", "b", "c"] {
         s.append("lag", 0, keyed(&[("k", Some(v))], Compression::None))
             .await
@@ -279,17 +254,7 @@ async fn records_younger_than_the_minimum_lag_are_not_compacted() {
 async fn the_dirty_ratio_decides_when_a_log_is_compacted() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic(
-        "ratio",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
-            ("min.cleanable.dirty.ratio", "0.5"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
+    compacted(&s, "ratio", &[("min.cleanable.dirty.ratio", "0.5")]).await;
     let round = |tag: &'static str| {
         let keys: Vec<String> = (0..20).map(|k| format!("k{k}")).collect();
         let values: Vec<String> = (0..20).map(|k| format!("{tag}-{k}")).collect();
@@ -374,17 +339,7 @@ async fn records_without_a_key_go_when_a_topic_becomes_compacted() {
 async fn a_tombstone_is_kept_for_the_retention_after_its_first_cleaning_whatever_its_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic(
-        "old",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
-            ("min.cleanable.dirty.ratio", "0"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
+    compacted(&s, "old", &[("min.cleanable.dirty.ratio", "0")]).await;
     // Mirrored from a year ago, say: the producer's timestamps are old.
     let year_ago = sluice_storage::now_ms() - 365 * 86_400_000;
     s.append(
@@ -425,17 +380,7 @@ async fn a_pass_cut_short_by_its_limits_keeps_every_latest_record_and_the_next_g
         section_rows: 1,
     };
     let s = open_with(dir.path(), limits).await;
-    s.create_topic(
-        "cut",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
-            ("min.cleanable.dirty.ratio", "0"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
+    compacted(&s, "cut", &[("min.cleanable.dirty.ratio", "0")]).await;
     // Six appends (six chunks) over keys a-d, overlapping.
     let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
     let mut offset = 0;
@@ -501,17 +446,7 @@ async fn a_pass_cut_short_by_its_limits_keeps_every_latest_record_and_the_next_g
 async fn damaged_data_stops_a_pass_and_is_not_copied() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path()).await;
-    s.create_topic(
-        "damaged",
-        1,
-        configs(&[
-            ("cleanup.policy", "compact"),
-            ("min.cleanable.dirty.ratio", "0"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
+    compacted(&s, "damaged", &[("min.cleanable.dirty.ratio", "0")]).await;
     for v in ["a", "b", "c"] {
         s.append("damaged", 0, keyed(&[("k", Some(v))], Compression::None))
             .await

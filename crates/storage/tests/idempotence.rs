@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record};
 use sluice_protocol::ErrorCode;
 use sluice_storage::storage::LATEST;
 use sluice_storage::{now_ms, Storage, StorageOptions};
+
+mod common;
 
 /// A batch of `n` records from producer `pid` at `epoch`, sequences from `seq`.
 fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
@@ -24,33 +24,17 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
 /// The same, with records stamped `timestamp`.
 fn batch_at(pid: i64, epoch: i16, seq: i32, n: usize, timestamp: i64) -> Bytes {
     let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: seq.wrapping_add(i as i32),
-            timestamp,
-            key: None,
-            value: Some(Bytes::from(format!("{pid}-{epoch}-{}", seq + i as i32))),
-            headers: Default::default(),
+        .map(|i| {
+            let value = Bytes::from(format!("{pid}-{epoch}-{}", seq + i as i32));
+            Record {
+                producer_id: pid,
+                producer_epoch: epoch,
+                sequence: seq.wrapping_add(i as i32),
+                ..common::record(i as i64, timestamp, None, Some(value))
+            }
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    common::encode(&records, Compression::None)
 }
 
 /// Embedded backends in `dir`, with maintenance left to the test.

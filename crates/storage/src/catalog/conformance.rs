@@ -31,6 +31,31 @@ fn object(id: i64, owner: &str, expires_ms: i64) -> ObjectRow {
     }
 }
 
+/// Registers `object` and commits `chunks` (at most one per partition) in
+/// it under `leader_epoch`, which must succeed.
+async fn commit_chunks(
+    catalog: &dyn Catalog,
+    object: &ObjectRow,
+    leader_epoch: i32,
+    chunks: &[ChunkRow],
+) {
+    catalog.register_object(object).await.unwrap();
+    let c = Commit {
+        object_id: object.id,
+        object_size: 500,
+        partitions: chunks
+            .iter()
+            .map(|&chunk| PartitionCommit {
+                leader_epoch,
+                chunk,
+            })
+            .collect(),
+        producers: vec![],
+        next_object: None,
+    };
+    assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+}
+
 /// Runs the whole suite; panics with a description on the first failure.
 pub async fn run(catalog: &dyn Catalog) {
     let salt: i64 = rand::random::<u32>() as i64 * 1000;
@@ -408,24 +433,7 @@ async fn cleaned_offsets(catalog: &dyn Catalog, salt: i64) {
         (salt + 11, vec![chunk(topic.id, 0, 10, 19, 200, salt + 11)]),
     ];
     for (id, chunks) in commits {
-        catalog
-            .register_object(&object(id, "c1", i64::MAX))
-            .await
-            .unwrap();
-        let c = Commit {
-            object_id: id,
-            object_size: 500,
-            partitions: chunks
-                .into_iter()
-                .map(|chunk| PartitionCommit {
-                    leader_epoch: epoch,
-                    chunk,
-                })
-                .collect(),
-            producers: vec![],
-            next_object: None,
-        };
-        assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+        commit_chunks(catalog, &object(id, "c1", i64::MAX), epoch, &chunks).await;
     }
     // Each chunk is 10 bytes per offset.
     let from = |p, o| catalog.partition_bytes_from(topic.id, p, o);
@@ -488,27 +496,11 @@ async fn merges(catalog: &dyn Catalog, salt: i64) {
         (o3, vec![chunk(topic.id, 0, 20, 24, 150, o3)]),
     ];
     for (id, chunks) in &commits {
-        catalog
-            .register_object(&ObjectRow {
-                created_ms: *id,
-                ..object(*id, "m1", i64::MAX)
-            })
-            .await
-            .unwrap();
-        let c = Commit {
-            object_id: *id,
-            object_size: 500,
-            partitions: chunks
-                .iter()
-                .map(|&chunk| PartitionCommit {
-                    leader_epoch: epoch,
-                    chunk,
-                })
-                .collect(),
-            producers: vec![],
-            next_object: None,
+        let registered = ObjectRow {
+            created_ms: *id,
+            ..object(*id, "m1", i64::MAX)
         };
-        assert_eq!(catalog.commit(&c).await.unwrap(), CommitOutcome::Committed);
+        commit_chunks(catalog, &registered, epoch, chunks).await;
     }
     let small: Vec<i64> = catalog
         .small_objects(1000, 100_000)

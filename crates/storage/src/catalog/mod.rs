@@ -172,10 +172,10 @@ pub struct SmallObject {
     pub created_ms: i64,
 }
 
-/// A merge: the chunks of some small objects, copied into one new object
-/// with consecutive chunks of a partition combined. Offsets, timestamps and
-/// bytes are unchanged; only where the bytes live and how many index rows
-/// describe them change.
+/// A copy of index rows into one new object: a merge (the chunks of small
+/// objects, consecutive chunks of a partition combined; offsets, timestamps
+/// and bytes unchanged), or a compaction section (the same offset ranges,
+/// fewer records). Either way the new object is not merged again.
 #[derive(Debug, Clone)]
 pub struct Merge {
     /// The new object: registered (prepared) and written before the merge
@@ -365,7 +365,10 @@ pub trait Catalog: Send + Sync + 'static {
     /// The chunk holding the partition's largest timestamp (earliest such).
     async fn chunk_with_max_time(&self, topic_id: i64, partition: i32) -> Result<Option<ChunkRow>>;
     /// Total stored bytes of a partition.
-    async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64>;
+    async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64> {
+        self.partition_bytes_from(topic_id, partition, i64::MIN)
+            .await
+    }
     /// Total stored bytes of every topic, by name, in one query (tenant
     /// capacity accounting).
     async fn bytes_by_topic(&self) -> Result<Vec<(String, i64)>>;
@@ -414,11 +417,11 @@ pub trait Catalog: Send + Sync + 'static {
     /// Every chunk stored in these objects, ordered by topic, partition and
     /// offset.
     async fn chunks_in_objects(&self, object_ids: &[i64]) -> Result<Vec<ChunkRow>>;
-    /// Commits a merge in one transaction: removes the replaced rows,
-    /// inserts the merged ones and marks the new object committed. Returns
-    /// false, changing nothing, if a replaced row is gone (retention, a
-    /// deleted topic or another merge got there first) or the new object is
-    /// no longer prepared.
+    /// Commits a merge or a compaction section in one transaction: removes
+    /// the replaced rows, inserts the new ones and marks the new object
+    /// committed. Returns false, changing nothing, if a replaced row is gone
+    /// (retention, a deleted topic, another merge or compaction got there
+    /// first) or the new object is no longer prepared.
     async fn merge_chunks(&self, merge: &Merge) -> Result<bool>;
 
     /// Records a group if it is not known yet.

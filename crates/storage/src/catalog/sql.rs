@@ -746,18 +746,6 @@ impl Catalog for SqlCatalog {
         row.as_ref().map(chunk_from_row).transpose()
     }
 
-    async fn partition_bytes(&self, topic_id: i64, partition: i32) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(byte_len), 0) AS BIGINT) AS total FROM chunks WHERE topic_id = $1 AND partition_id = $2",
-        )
-        .bind(topic_id)
-        .bind(partition as i64)
-        .fetch_one(&self.reader)
-        .await?;
-        // SUM is NUMERIC on PostgreSQL, hence the cast.
-        Ok(row.try_get::<i64, _>(0)?)
-    }
-
     async fn partition_bytes_from(
         &self,
         topic_id: i64,
@@ -773,6 +761,7 @@ impl Catalog for SqlCatalog {
         .bind(offset)
         .fetch_one(&self.reader)
         .await?;
+        // SUM is NUMERIC on PostgreSQL, hence the cast.
         Ok(row.try_get::<i64, _>(0)?)
     }
 

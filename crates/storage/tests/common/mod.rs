@@ -1,7 +1,49 @@
 //! Shared by the storage tests: record batches built by hand (magic 2,
-//! uncompressed), so the tests need no Kafka client library.
+//! uncompressed), so the tests need no Kafka client library, and batches
+//! in any codec through kafka-protocol's encoder.
+// Each test crate uses some of these.
+#![allow(dead_code)]
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+/// One record for [`encode`]: CreateTime, no producer; `offset` is its
+/// place in its batch.
+pub fn record(offset: i64, timestamp: i64, key: Option<Bytes>, value: Option<Bytes>) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        // Consecutive, or the encoder starts a new batch per record.
+        sequence: offset as i32,
+        timestamp,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
+/// `records` as one batch (magic 2) compressed with `compression`.
+pub fn encode(records: &[Record], compression: Compression) -> Bytes {
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
 
 /// A valid record batch with one record per value, all stamped `timestamp`.
 pub fn record_batch(values: impl IntoIterator<Item = Vec<u8>>, timestamp: i64) -> Bytes {
