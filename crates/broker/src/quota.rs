@@ -523,6 +523,7 @@ pub fn apply_throttle(body: &mut ResponseKind, ms: i32) {
         OffsetCommit,
         OffsetFetch,
         OffsetDelete,
+        OffsetForLeaderEpoch,
         ListGroups,
         DescribeGroups,
         DeleteGroups,

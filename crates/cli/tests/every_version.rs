@@ -63,6 +63,16 @@ fn request(key: ApiKey, v: i16) -> RequestKind {
                         .with_timestamp(if v >= 7 { -3 } else { -1 })]),
             ]))
         }
+        ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+            OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(name(topic))
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_leader_epoch(0),
+                    ]),
+            ]),
+        ),
         ApiKey::CreateTopics => {
             RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
             create_topics_request::CreatableTopic::default()
@@ -316,6 +326,11 @@ fn every_served_version_answers() {
                     .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
                     .collect(),
                 ResponseKind::ListOffsets(r) => r
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+                    .collect(),
+                ResponseKind::OffsetForLeaderEpoch(r) => r
                     .topics
                     .iter()
                     .flat_map(|t| t.partitions.iter().map(|p| p.error_code))

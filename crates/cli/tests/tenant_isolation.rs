@@ -119,6 +119,29 @@ fn create_topic(c: &mut RawClient, topic: &str, configs: &[(&str, &str)]) -> (i1
     }
 }
 
+/// OffsetForLeaderEpoch (v4) of partition 0; a replica id of 0 or more
+/// asks as a follower broker would.
+fn epoch_end_error(c: &mut RawClient, topic: &str, replica_id: i32) -> i16 {
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(replica_id))
+        .with_topics(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_leader_epoch(1),
+                ]),
+        ]);
+    match c.request(
+        ApiKey::OffsetForLeaderEpoch,
+        4,
+        RequestKind::OffsetForLeaderEpoch(req),
+    ) {
+        ResponseKind::OffsetForLeaderEpoch(r) => r.topics[0].partitions[0].error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn produce(c: &mut RawClient, topic: &str) -> (i16, String) {
     let (code, message, _) = c.produce(topic, 0, record_batch(2, Compression::None));
     (code, message.unwrap_or_default())
@@ -453,6 +476,10 @@ fn tenants_see_and_touch_only_their_own_resources() {
             TOPIC_AUTHORIZATION_FAILED
         );
         assert_eq!(
+            epoch_end_error(&mut ta, other, -1),
+            TOPIC_AUTHORIZATION_FAILED
+        );
+        assert_eq!(
             describe_config_error(&mut ta, other),
             TOPIC_AUTHORIZATION_FAILED
         );
@@ -498,6 +525,13 @@ fn tenants_see_and_touch_only_their_own_resources() {
     );
     assert_eq!(produce(&mut tb, "bravo.events").0, 0);
     assert_eq!(produce(&mut ta, "acme.events").0, 0);
+    // A tenant may ask where its own partition's epochs end, but not as a
+    // follower broker: that takes CLUSTER_ACTION.
+    assert_eq!(epoch_end_error(&mut ta, "acme.events", -1), 0);
+    assert_eq!(
+        epoch_end_error(&mut ta, "acme.events", 0),
+        CLUSTER_AUTHORIZATION_FAILED
+    );
 
     // Groups: B's group and bare names are off limits; A's own group must
     // be created first on a basic plan, and the refusal says how.

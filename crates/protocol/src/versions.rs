@@ -27,6 +27,8 @@ pub const SERVED_APIS: &[ServedApi] = &[
     api(ApiKey::Fetch, 4, 12),
     api(ApiKey::ListOffsets, 1, 8),
     api(ApiKey::Metadata, 0, 12),
+    // v0-1 were removed in Kafka 4 (KIP-896); librdkafka asks for v2.
+    api(ApiKey::OffsetForLeaderEpoch, 2, 4),
     api(ApiKey::ApiVersions, 0, 4),
     api(ApiKey::CreateTopics, 2, 7),
     api(ApiKey::DeleteTopics, 1, 6),

@@ -33,6 +33,23 @@ pub enum StorageError {
     },
     #[error("this broker is no longer the leader of {topic}-{partition}")]
     NotLeader { topic: String, partition: i32 },
+    /// KIP-320: the client's metadata is older than the partition's
+    /// leader; it refreshes its metadata and retries.
+    #[error("leader epoch {requested} of {topic}-{partition} is out of date: its leader is at epoch {current}; refresh the metadata and retry")]
+    FencedLeaderEpoch {
+        topic: String,
+        partition: i32,
+        requested: i32,
+        current: i32,
+    },
+    /// KIP-320: the client knows of a newer leader than this broker does.
+    #[error("leader epoch {requested} of {topic}-{partition} is newer than this broker's epoch {current}; refresh the metadata and retry")]
+    UnknownLeaderEpoch {
+        topic: String,
+        partition: i32,
+        requested: i32,
+        current: i32,
+    },
     #[error("{0}")]
     InvalidRecord(#[from] sluice_protocol::batch::BatchError),
     #[error("catalog error: {0}")]
@@ -71,6 +88,8 @@ impl StorageError {
             S::InvalidConfig(_) => ErrorCode::InvalidConfig,
             S::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             S::NotLeader { .. } => ErrorCode::NotLeaderOrFollower,
+            S::FencedLeaderEpoch { .. } => ErrorCode::FencedLeaderEpoch,
+            S::UnknownLeaderEpoch { .. } => ErrorCode::UnknownLeaderEpoch,
             S::InvalidRecord(e) => e.code(),
             S::Catalog(_)
             | S::Objects(_)

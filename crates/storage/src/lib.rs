@@ -24,6 +24,7 @@ pub mod chunk_reader;
 pub mod commit;
 pub mod compaction;
 pub mod error;
+pub mod leader_epoch;
 pub mod merge;
 pub mod objects;
 pub mod partition;

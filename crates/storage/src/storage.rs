@@ -18,6 +18,7 @@ use crate::catalog::{
 use crate::chunk_reader::ChunkReader;
 use crate::commit::{self, AppendRequest, Appended, PendingBatch};
 use crate::error::{Result, StorageError};
+use crate::leader_epoch::{end_of_epoch, EpochEnd};
 use crate::objects::{object_path, Objects};
 use crate::partition::{chunk_holding, Offsets, PartitionLog};
 use crate::producer::{ProducerBatchHeader, ProducerStates};
@@ -789,6 +790,18 @@ impl Storage {
                 "unsupported ListOffsets timestamp {other}"
             ))),
         }
+    }
+
+    /// OffsetForLeaderEpoch for one partition: where `epoch` ended.
+    pub async fn epoch_end(&self, topic: &str, partition: i32, epoch: i32) -> Result<EpochEnd> {
+        let log = self.partition(topic, partition)?;
+        let now = log.offsets();
+        if epoch < 0 || epoch >= now.leader_epoch {
+            // The current epoch or none: no history needed.
+            return Ok(end_of_epoch(&[], epoch, now));
+        }
+        let starts = self.catalog.epoch_starts(log.topic_id, partition).await?;
+        Ok(end_of_epoch(&starts, epoch, now))
     }
 
     /// Walks the records of a chunk, keeping the (offset, timestamp) that

@@ -1,6 +1,8 @@
 //! Fetch: committed batches from each requested partition, long-polling
 //! until `min_bytes` are available or `max_wait_ms` passes. A fetch from an
 //! offset inside a batch returns the whole batch; the client skips ahead.
+//! A partition whose leader is not at the epoch the fetch expects
+//! (KIP-320) answers at once with the error, so the client refreshes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use tokio::time::Instant;
 use sluice_protocol::ErrorCode;
 use sluice_tenancy::acl::{Operation, ResourceType};
 
-use super::{count_error, storage_error, Reply, RequestMeta};
+use super::{check_leader_epoch, count_error, storage_error, Reply, RequestMeta};
 use crate::authz::authorize;
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -135,10 +137,12 @@ async fn read_once(
     for t in &req.topics {
         for p in &t.partitions {
             let limit = partition_limit(p, max_total).max(1);
-            pending.push(
+            pending.push(async move {
+                check_leader_epoch(ctx, &t.topic, p.partition, p.current_leader_epoch)?;
                 ctx.storage
-                    .read(&t.topic, p.partition, p.fetch_offset, limit),
-            );
+                    .read(&t.topic, p.partition, p.fetch_offset, limit)
+                    .await
+            });
         }
     }
     // Results come in request order; at most PARALLEL_READS are read

@@ -1,4 +1,5 @@
-//! ListOffsets: earliest, latest, max timestamp, or by timestamp.
+//! ListOffsets: earliest, latest, max timestamp, or by timestamp, from a
+//! leader at the epoch the request expects (KIP-320).
 //!
 //! The codec refuses to encode fields a version lacks, so fields newer than
 //! the request's version stay at their defaults.
@@ -12,7 +13,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use sluice_protocol::ErrorCode;
 
-use super::{count_error, repeated, storage_error, RequestMeta};
+use super::{check_leader_epoch, count_error, repeated, storage_error, RequestMeta};
 use crate::authz::can_describe_topic;
 use crate::context::BrokerContext;
 use crate::session::Session;
@@ -53,26 +54,26 @@ pub async fn handle(
                 );
                 continue;
             }
-            partitions.push(
-                match ctx
-                    .storage
+            let found = async {
+                check_leader_epoch(ctx, &t.name, p.partition_index, p.current_leader_epoch)?;
+                ctx.storage
                     .offset_at(&t.name, p.partition_index, p.timestamp)
                     .await
-                {
-                    Ok(at) => r
-                        .with_offset(at.offset)
-                        .with_timestamp(at.timestamp)
-                        .with_leader_epoch(if at.offset >= 0 && meta.api_version >= 4 {
-                            at.leader_epoch
-                        } else {
-                            -1
-                        }),
-                    Err(e) => r
-                        .with_error_code(storage_error(meta, &e).0)
-                        .with_offset(-1)
-                        .with_timestamp(-1),
-                },
-            );
+            };
+            partitions.push(match found.await {
+                Ok(at) => r
+                    .with_offset(at.offset)
+                    .with_timestamp(at.timestamp)
+                    .with_leader_epoch(if at.offset >= 0 && meta.api_version >= 4 {
+                        at.leader_epoch
+                    } else {
+                        -1
+                    }),
+                Err(e) => r
+                    .with_error_code(storage_error(meta, &e).0)
+                    .with_offset(-1)
+                    .with_timestamp(-1),
+            });
         }
         topics.push(
             ListOffsetsTopicResponse::default()

@@ -25,6 +25,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
@@ -195,6 +196,9 @@ pub async fn dispatch(ctx: &Arc<BrokerContext>, session: &mut Session, req: Requ
         RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(
             offset_fetch::handle(ctx, session_ref, r, meta).await,
         )),
+        RequestKind::OffsetForLeaderEpoch(r) => ready(ResponseKind::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(ctx, session_ref, r, meta).await,
+        )),
         RequestKind::OffsetDelete(r) => ready(ResponseKind::OffsetDelete(
             offset_delete::handle(ctx, session_ref, r, meta).await,
         )),
@@ -248,6 +252,19 @@ pub fn storage_error(meta: RequestMeta, e: &StorageError) -> (i16, Option<StrByt
     (count_error(meta, e.code()), Some(text(e.client_message())))
 }
 
+/// Checks the leader epoch a request expects of a partition (KIP-320;
+/// `-1` expects none): Fetch, ListOffsets and OffsetForLeaderEpoch carry it.
+pub fn check_leader_epoch(
+    ctx: &BrokerContext,
+    topic: &str,
+    partition: i32,
+    expected: i32,
+) -> Result<(), StorageError> {
+    ctx.storage
+        .partition(topic, partition)?
+        .check_leader_epoch(expected)
+}
+
 /// Config name/value pairs from a request; entries without a value are
 /// left out, as Kafka treats them.
 pub fn config_map<'a>(
@@ -292,6 +309,8 @@ fn error_name(code: ErrorCode) -> &'static str {
         E::MessageTooLarge => "MESSAGE_TOO_LARGE",
         E::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
         E::NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
+        E::FencedLeaderEpoch => "FENCED_LEADER_EPOCH",
+        E::UnknownLeaderEpoch => "UNKNOWN_LEADER_EPOCH",
         E::TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
         E::InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
         E::InvalidPartitions => "INVALID_PARTITIONS",
@@ -360,6 +379,7 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::OffsetCommit => "OffsetCommit",
         ApiKey::OffsetFetch => "OffsetFetch",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
         ApiKey::ListGroups => "ListGroups",
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::DeleteGroups => "DeleteGroups",

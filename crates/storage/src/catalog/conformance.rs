@@ -329,6 +329,25 @@ pub async fn run(catalog: &dyn Catalog) {
     assert_eq!(parts.len(), 1, "taking over one partition touches only it");
     assert_eq!((parts[0].log_start, parts[0].leader_epoch), (10, 4));
 
+    // Each epoch's start: epoch 1 from the partition's creation, then the
+    // next offset at each takeover, retention notwithstanding.
+    let starts = |p: i32| async move {
+        catalog
+            .epoch_starts(topic.id, p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.leader_epoch, e.start_offset))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(starts(0).await, vec![(1, 0), (2, 0), (3, 10), (4, 20)]);
+    assert_eq!(starts(1).await, vec![(1, 0), (2, 0), (3, 5)]);
+    assert_eq!(
+        starts(2).await,
+        vec![(1, 0), (2, 0), (3, 0)],
+        "a partition added later starts at epoch 1 too"
+    );
+
     // Collection: expired prepared objects, and committed objects with no
     // chunk left once the grace period has passed.
     let orphan = salt + 20;
@@ -369,6 +388,10 @@ pub async fn run(catalog: &dyn Catalog) {
     );
     // Retention removed o1's chunk of partition 0, but partition 1 still uses it.
     catalog.delete_topic(topic.id).await.unwrap();
+    assert!(
+        catalog.epoch_starts(topic.id, 0).await.unwrap().is_empty(),
+        "a deleted topic's epochs go with it"
+    );
     assert!(catalog
         .list_topics()
         .await

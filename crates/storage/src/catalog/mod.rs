@@ -43,6 +43,14 @@ pub struct PartitionRow {
     pub next_offset: i64,
 }
 
+/// The offset a partition's leader epoch began at: the partition's next
+/// offset when that leader took it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpochStart {
+    pub leader_epoch: i32,
+    pub start_offset: i64,
+}
+
 /// One index entry: the consecutive batches of one partition stored in a
 /// byte range of one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +384,9 @@ pub trait Catalog: Send + Sync + 'static {
     /// `offset` (a compacted log's part not cleaned yet).
     async fn partition_bytes_from(&self, topic_id: i64, partition: i32, offset: i64)
         -> Result<i64>;
+
+    /// Where each epoch a partition was led with began, in epoch order.
+    async fn epoch_starts(&self, topic_id: i64, partition: i32) -> Result<Vec<EpochStart>>;
 
     /// The offset below which compaction last cleaned a partition's log,
     /// if it ever did.

@@ -79,6 +79,18 @@ const SCHEMA: &[&str] = &[
         partition_id BIGINT NOT NULL,
         cleaned_to BIGINT NOT NULL,
         PRIMARY KEY (topic_id, partition_id))",
+    // Where each leader epoch of a partition began: one row per epoch a
+    // partition was led with, written with the partition (epoch 1) and by
+    // each takeover, as Kafka's leader epoch cache (OffsetForLeaderEpoch).
+    // Catalogs from before it know only the epochs since; an epoch older
+    // than them ends, as far as it tells, where the first one it knows
+    // began: later than it did, which no consumer takes for truncation.
+    "CREATE TABLE IF NOT EXISTS leader_epochs (
+        topic_id BIGINT NOT NULL,
+        partition_id BIGINT NOT NULL,
+        leader_epoch BIGINT NOT NULL,
+        start_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic_id, partition_id, leader_epoch))",
     "CREATE TABLE IF NOT EXISTS chunks (
         topic_id BIGINT NOT NULL,
         partition_id BIGINT NOT NULL,
@@ -352,6 +364,31 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Inserts a new partition, led by `leader` from epoch 1 at offset 0.
+async fn insert_partition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    topic_id: i64,
+    partition: i64,
+    leader: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO partitions (topic_id, partition_id, leader, leader_epoch, log_start, next_offset) VALUES ($1, $2, $3, 1, 0, 0)",
+    )
+    .bind(topic_id)
+    .bind(partition)
+    .bind(leader)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO leader_epochs (topic_id, partition_id, leader_epoch, start_offset) VALUES ($1, $2, 1, 0)",
+    )
+    .bind(topic_id)
+    .bind(partition)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Catalog for SqlCatalog {
     async fn migrate(&self) -> Result<()> {
@@ -381,14 +418,7 @@ impl Catalog for SqlCatalog {
             other => other?,
         };
         for p in 0..t.partitions as i64 {
-            sqlx::query(
-                "INSERT INTO partitions (topic_id, partition_id, leader, leader_epoch, log_start, next_offset) VALUES ($1, $2, $3, 1, 0, 0)",
-            )
-            .bind(t.id)
-            .bind(p)
-            .bind(leader)
-            .execute(&mut *tx)
-            .await?;
+            insert_partition(&mut tx, t.id, p, leader).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -424,6 +454,7 @@ impl Catalog for SqlCatalog {
             "DELETE FROM chunks WHERE topic_id = $1",
             "DELETE FROM producer_states WHERE topic_id = $1",
             "DELETE FROM cleaned_offsets WHERE topic_id = $1",
+            "DELETE FROM leader_epochs WHERE topic_id = $1",
             "DELETE FROM partitions WHERE topic_id = $1",
             "DELETE FROM topics WHERE id = $1",
         ] {
@@ -464,14 +495,7 @@ impl Catalog for SqlCatalog {
             .try_get(0)?;
         let mut rows = Vec::new();
         for p in current..count as i64 {
-            sqlx::query(
-                "INSERT INTO partitions (topic_id, partition_id, leader, leader_epoch, log_start, next_offset) VALUES ($1, $2, $3, 1, 0, 0)",
-            )
-            .bind(topic_id)
-            .bind(p)
-            .bind(leader)
-            .execute(&mut *tx)
-            .await?;
+            insert_partition(&mut tx, topic_id, p, leader).await?;
             rows.push(PartitionRow {
                 topic_id,
                 partition: p as i32,
@@ -515,6 +539,17 @@ impl Catalog for SqlCatalog {
             "UPDATE partitions SET leader_epoch = leader_epoch + 1, leader = $1 WHERE topic_id = $2 AND ($3 = -1 OR partition_id = $3)",
         )
         .bind(leader)
+        .bind(topic_id)
+        .bind(only)
+        .execute(&mut *tx)
+        .await?;
+        // Each new epoch begins at the offset the partition is taken over at.
+        sqlx::query(
+            "INSERT INTO leader_epochs (topic_id, partition_id, leader_epoch, start_offset) \
+             SELECT topic_id, partition_id, leader_epoch, next_offset FROM partitions \
+             WHERE topic_id = $1 AND ($2 = -1 OR partition_id = $2) \
+             ON CONFLICT (topic_id, partition_id, leader_epoch) DO NOTHING",
+        )
         .bind(topic_id)
         .bind(only)
         .execute(&mut *tx)
@@ -763,6 +798,24 @@ impl Catalog for SqlCatalog {
         .await?;
         // SUM is NUMERIC on PostgreSQL, hence the cast.
         Ok(row.try_get::<i64, _>(0)?)
+    }
+
+    async fn epoch_starts(&self, topic_id: i64, partition: i32) -> Result<Vec<EpochStart>> {
+        let rows = sqlx::query(
+            "SELECT leader_epoch, start_offset FROM leader_epochs WHERE topic_id = $1 AND partition_id = $2 ORDER BY leader_epoch",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EpochStart {
+                    leader_epoch: r.try_get::<i64, _>(0)? as i32,
+                    start_offset: r.try_get(1)?,
+                })
+            })
+            .collect()
     }
 
     async fn cleaned_offset(&self, topic_id: i64, partition: i32) -> Result<Option<i64>> {
