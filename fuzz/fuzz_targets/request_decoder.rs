@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sluice_protocol::batch::{validate_produced, BatchRules};
+use sluice_protocol::record_checks::{check_records, RecordRules};
 use sluice_protocol::request::decode_request;
 
 // As in the broker: huge up-front capacities are reserved, not committed.
@@ -15,8 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let rules = BatchRules {
         max_message_bytes: 1 << 20,
         log_append_time: false,
-        max_before_ms: i64::MAX,
-        max_after_ms: i64::MAX,
+        max_before_ms: 1_000,
+        max_after_ms: 1_000,
     };
-    let _ = validate_produced(data, &rules, 0);
+    // Records are read past a valid header: keys and every timestamp.
+    if let Ok(headers) = validate_produced(data, &rules) {
+        let record_rules = RecordRules::new(&rules, true, 1_000_000);
+        let mut pos = 0;
+        for h in headers {
+            let _ = check_records(&data[pos..pos + h.size], &h, &record_rules);
+            pos += h.size;
+        }
+    }
 });

@@ -189,6 +189,108 @@ async fn compacted_topics_refuse_records_without_a_key() {
     assert!(got.iter().all(|(_, k, _)| k == "k"));
 }
 
+/// Sends `records` (key, timestamp) to partition 0 of `topic` in one batch
+/// and returns each record's delivery: its offset or its error code.
+async fn send_one_batch(
+    b: &Broker,
+    topic: &str,
+    records: &[(Option<&str>, i64)],
+) -> Vec<Result<i64, RDKafkaErrorCode>> {
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", b.bootstrap())
+        .set("linger.ms", "500")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .unwrap();
+    let mut pending = Vec::new();
+    for (i, (key, ts)) in records.iter().enumerate() {
+        let value = format!("r{i}");
+        let mut r = FutureRecord::to(topic)
+            .partition(0)
+            .payload(&value)
+            .timestamp(*ts);
+        if let Some(k) = key {
+            r = r.key(*k);
+        }
+        pending.push(p.send_result(r).map_err(|(e, _)| e).unwrap());
+    }
+    let mut out = Vec::new();
+    for d in pending {
+        out.push(match d.await.unwrap() {
+            Ok(delivery) => Ok(delivery.offset),
+            Err((e, _)) => Err(e.rdkafka_error_code().unwrap()),
+        });
+    }
+    out
+}
+
+/// KIP-467: a batch refused for some of its records names them, and
+/// librdkafka fails those records with the error and the others of the
+/// batch as refused alongside them; nothing of the batch is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_records_are_named_in_their_batch() {
+    use RDKafkaErrorCode::{InvalidDifferentRecord, InvalidRecord, InvalidTimestamp};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let admin = admin(&broker);
+    let now = common::now_ms();
+    create(&admin, "keyed", 1, &[("cleanup.policy", "compact")]).await;
+    let got = send_one_batch(
+        &broker,
+        "keyed",
+        &[(Some("a"), now), (None, now), (Some("c"), now), (None, now)],
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![
+            Err(InvalidDifferentRecord),
+            Err(InvalidRecord),
+            Err(InvalidDifferentRecord),
+            Err(InvalidRecord)
+        ]
+    );
+
+    create(
+        &admin,
+        "recent",
+        1,
+        &[("message.timestamp.before.max.ms", "600000")],
+    )
+    .await;
+    let hour = 3_600_000;
+    let got = send_one_batch(
+        &broker,
+        "recent",
+        &[
+            (None, now),
+            (None, now - hour),
+            (None, now),
+            (None, now + 2 * hour),
+        ],
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![
+            Err(InvalidDifferentRecord),
+            Err(InvalidRecord),
+            Err(InvalidDifferentRecord),
+            Err(InvalidRecord)
+        ],
+        "one record older than message.timestamp.before.max.ms, one later than \
+         message.timestamp.after.max.ms (an hour by default, as in Kafka 4)"
+    );
+    // With one record named, librdkafka gives every record of the batch
+    // the partition's error (only their error strings differ).
+    let got = send_one_batch(&broker, "recent", &[(None, now + 2 * hour), (None, now)]).await;
+    assert_eq!(got, vec![Err(InvalidTimestamp), Err(InvalidTimestamp)]);
+    // Within the bounds, and the refused batches stored nothing.
+    let got = send_one_batch(&broker, "recent", &[(None, now), (None, now - 1000)]).await;
+    assert_eq!(got, vec![Ok(0), Ok(1)]);
+    assert!(read_partition(&broker, "keyed", 0, Offset::Beginning).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn offsets_by_timestamp_and_watermarks() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 const INVALID_REQUEST: i16 = 42;
 const INVALID_RECORD: i16 = 87;
+const INVALID_TIMESTAMP: i16 = 32;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const UNKNOWN_TOPIC_ID: i16 = 100;
 
@@ -163,6 +164,18 @@ fn a_topic_named_twice_in_an_admin_request_is_refused_once_and_left_alone() {
     assert_eq!(describe(&mut c, "once"), None);
 }
 
+/// A Produce request of `records` to partition 0 of `topic`.
+fn produce_request(topic: &str, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records))])])
+}
+
 /// Produces `records` to partition 0 of `topic` at `version` and `acks`;
 /// the partition's (error code, message), or `None` without a response.
 fn produce(
@@ -172,14 +185,7 @@ fn produce(
     version: i16,
     acks: i16,
 ) -> Option<(i16, Option<String>)> {
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
+    let req = produce_request(topic, records, acks);
     if acks == 0 {
         let frame = c.frame(ApiKey::Produce, version, &RequestKind::Produce(req));
         c.send_bytes(&frame);
@@ -562,4 +568,102 @@ fn cluster_requests_follow_kafka() {
         panic!("wrong response kind")
     };
     assert_eq!(m.cluster_authorized_operations, all_cluster_ops);
+}
+
+fn stamped_batch(records: &[(Option<&str>, i64)]) -> Bytes {
+    common::stamped_batch(records, Compression::Lz4)
+}
+
+/// Produces to partition 0 at `version`: (error code, message, each record
+/// error's index and message).
+fn produce_with_record_errors(
+    c: &mut RawClient,
+    topic: &str,
+    records: Bytes,
+    version: i16,
+) -> (i16, String, Vec<(i32, String)>) {
+    let req = produce_request(topic, records, -1);
+    let ResponseKind::Produce(r) = c.request(ApiKey::Produce, version, RequestKind::Produce(req))
+    else {
+        panic!("wrong response kind")
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (
+        p.error_code,
+        p.error_message
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        p.record_errors
+            .iter()
+            .map(|e| {
+                (
+                    e.batch_index,
+                    e.batch_index_error_message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn refused_records_are_named_from_produce_v8() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.create_topic(
+        "recent",
+        1,
+        &[("message.timestamp.before.max.ms", "600000")],
+    );
+    c.create_topic("keyed", 1, &[("cleanup.policy", "compact")]);
+    let now = common::now_ms();
+    let hour = 3_600_000;
+
+    // Too old (before.max.ms) and too new (after.max.ms, an hour by
+    // default); a record without a timestamp is not checked.
+    let stamps = stamped_batch(&[
+        (None, now),
+        (None, now - hour),
+        (None, -1),
+        (None, now + 2 * hour),
+    ]);
+    let (code, message, records) = produce_with_record_errors(&mut c, "recent", stamps.clone(), 9);
+    assert_eq!(code, INVALID_TIMESTAMP, "{message}");
+    assert_eq!(
+        records.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 3],
+        "{records:?}"
+    );
+    assert!(records[0].1.contains("before.max.ms"), "{records:?}");
+    assert!(records[1].1.contains("after.max.ms"), "{records:?}");
+    assert!(
+        message.contains("record 1 of the batch") && message.contains("1 more"),
+        "{message}"
+    );
+    // Before v8 the response has no record errors; the code still says it.
+    let (code, _, records) = produce_with_record_errors(&mut c, "recent", stamps, 7);
+    assert_eq!((code, records.len()), (INVALID_TIMESTAMP, 0));
+
+    let keys = stamped_batch(&[(Some("a"), now), (None, now), (Some("c"), now)]);
+    let (code, message, records) = produce_with_record_errors(&mut c, "keyed", keys, 9);
+    assert_eq!(code, INVALID_RECORD, "{message}");
+    assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
+    assert!(records[0].1.contains("no key"), "{records:?}");
+
+    assert_eq!(
+        high_watermark(&mut c, "recent"),
+        0,
+        "nothing refused was written"
+    );
+    assert_eq!(high_watermark(&mut c, "keyed"), 0);
+    let fine = stamped_batch(&[(Some("a"), now - 1000), (Some("b"), now)]);
+    assert_eq!(
+        produce_with_record_errors(&mut c, "keyed", fine.clone(), 9).0,
+        0
+    );
+    assert_eq!(produce_with_record_errors(&mut c, "recent", fine, 9).0, 0);
 }

@@ -91,8 +91,41 @@ pub enum BatchError {
     Invalid(String),
     #[error("record batch of {size} bytes exceeds max.message.bytes={limit}")]
     TooLarge { size: usize, limit: usize },
-    #[error("{0}")]
-    Timestamp(String),
+    /// Records that break the topic's rules (KIP-467), in batch order.
+    #[error("{}", records_message(.0))]
+    Records(Vec<RecordError>),
+}
+
+/// One record a produced batch was refused for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    /// The record's index in its batch (Kafka's `batch_index`).
+    pub index: i32,
+    pub fault: RecordFault,
+    pub message: String,
+}
+
+/// The rule a refused record breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFault {
+    /// No key, on a compacted topic.
+    NoKey,
+    /// A CreateTime timestamp outside the topic's bounds.
+    Timestamp,
+}
+
+fn records_message(records: &[RecordError]) -> String {
+    let Some(first) = records.first() else {
+        return "the batch has invalid records".into();
+    };
+    let mut m = format!("record {} of the batch: {}", first.index, first.message);
+    if records.len() > 1 {
+        m.push_str(&format!(
+            " (and {} more records; each is listed in the response's record errors)",
+            records.len() - 1
+        ));
+    }
+    m
 }
 
 impl BatchError {
@@ -103,7 +136,12 @@ impl BatchError {
             BatchError::Truncated(_) | BatchError::BadCrc { .. } => E::CorruptMessage,
             BatchError::WrongMagic(_) | BatchError::Invalid(_) => E::InvalidRecord,
             BatchError::TooLarge { .. } => E::MessageTooLarge,
-            BatchError::Timestamp(_) => E::InvalidTimestamp,
+            // Kafka answers INVALID_TIMESTAMP if any record's timestamp
+            // is to blame.
+            BatchError::Records(r) if r.iter().any(|e| e.fault == RecordFault::Timestamp) => {
+                E::InvalidTimestamp
+            }
+            BatchError::Records(_) => E::InvalidRecord,
         }
     }
 }
@@ -181,12 +219,12 @@ pub struct BatchRules {
     pub max_after_ms: i64,
 }
 
-/// Checks every batch of a produce request's records for one partition and
-/// returns their headers. A producer must send at least one batch.
+/// Checks every batch of a produce request's records for one partition by
+/// its header, and returns the headers. A producer must send at least one
+/// batch. (The checks that need the records are in `record_checks`.)
 pub fn validate_produced(
     records: &[u8],
     rules: &BatchRules,
-    now_ms: i64,
 ) -> Result<Vec<BatchHeader>, BatchError> {
     let mut out = Vec::new();
     let mut pos = 0;
@@ -228,20 +266,6 @@ pub fn validate_produced(
                 "unknown compression codec {}",
                 h.compression()
             )));
-        }
-        if !rules.log_append_time && h.max_timestamp >= 0 {
-            if h.max_timestamp < now_ms.saturating_sub(rules.max_before_ms) {
-                return Err(BatchError::Timestamp(format!(
-                    "timestamp {} is more than message.timestamp.before.max.ms={} before the broker's time {now_ms}",
-                    h.max_timestamp, rules.max_before_ms
-                )));
-            }
-            if h.max_timestamp > now_ms.saturating_add(rules.max_after_ms) {
-                return Err(BatchError::Timestamp(format!(
-                    "timestamp {} is more than message.timestamp.after.max.ms={} after the broker's time {now_ms}",
-                    h.max_timestamp, rules.max_after_ms
-                )));
-            }
         }
         out.push(h);
         pos += h.size;
@@ -344,7 +368,7 @@ pub(crate) mod tests {
     fn accepts_valid_batches_of_every_codec() {
         for c in CODECS {
             let b = encode(5, c);
-            let hs = validate_produced(&b, &rules(), 2_000).unwrap();
+            let hs = validate_produced(&b, &rules()).unwrap();
             assert_eq!(hs.iter().map(|h| h.record_count).sum::<i32>(), 5);
             assert_eq!(hs.iter().map(|h| h.max_timestamp).max(), Some(1_004));
             assert_eq!(hs.len(), 1);
@@ -357,16 +381,16 @@ pub(crate) mod tests {
         let mut b = encode(3, Compression::Gzip);
         let last = b.len() - 1;
         b[last] ^= 0xff;
-        let e = validate_produced(&b, &rules(), 0).unwrap_err();
+        let e = validate_produced(&b, &rules()).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::CorruptMessage);
 
         let mut b = encode(3, Compression::None);
         b[MAGIC_AT] = 1;
-        let e = validate_produced(&b, &rules(), 0).unwrap_err();
+        let e = validate_produced(&b, &rules()).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidRecord);
 
         let b = encode(3, Compression::None);
-        let e = validate_produced(&b[..b.len() - 1], &rules(), 0).unwrap_err();
+        let e = validate_produced(&b[..b.len() - 1], &rules()).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::CorruptMessage);
 
         let b = encode(50, Compression::Gzip);
@@ -374,11 +398,11 @@ pub(crate) mod tests {
             max_message_bytes: 100,
             ..rules()
         };
-        let e = validate_produced(&b, &small, 0).unwrap_err();
+        let e = validate_produced(&b, &small).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::MessageTooLarge);
         assert!(e.to_string().contains("max.message.bytes=100"));
 
-        let e = validate_produced(&[], &rules(), 0).unwrap_err();
+        let e = validate_produced(&[], &rules()).unwrap_err();
         assert_eq!(e.code(), crate::ErrorCode::InvalidRecord);
     }
 
@@ -389,7 +413,7 @@ pub(crate) mod tests {
         set_leader_epoch(&mut b, 9);
         let size = b.len();
         set_log_append_time(&mut b, size, 77);
-        let h = validate_produced(&b, &rules(), 0).unwrap()[0];
+        let h = validate_produced(&b, &rules()).unwrap()[0];
         assert_eq!(h.base_offset, 1234);
         assert_eq!(h.last_offset(), 1237);
         assert_eq!(h.partition_leader_epoch, 9);

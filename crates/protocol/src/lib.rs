@@ -11,7 +11,7 @@ pub mod batch;
 pub mod batch_records;
 pub mod codec;
 pub mod frame;
-pub mod record_keys;
+pub mod record_checks;
 pub mod request;
 pub mod response;
 pub mod versions;

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sluice_protocol::{batch, record_keys};
+use sluice_protocol::batch;
+use sluice_protocol::record_checks::{check_records, RecordRules};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -525,20 +526,17 @@ impl Storage {
         let log = t.partition(partition)?;
         let config = t.config();
         let now = crate::now_ms();
-        let headers = batch::validate_produced(&records, &config.batch_rules(), now)?;
+        let batch_rules = config.batch_rules();
+        let headers = batch::validate_produced(&records, &batch_rules)?;
         let log_append_time = config.log_append_time().then_some(now);
-        let compacted = config.compacts();
+        // As Kafka: compaction keeps the last record of each key, so a
+        // compacted topic refuses records without one; and CreateTime
+        // timestamps must lie within the topic's bounds.
+        let record_rules = RecordRules::new(&batch_rules, config.compacts(), now);
         let mut batches = Vec::with_capacity(headers.len());
         let mut pos = 0;
         for h in headers {
-            // As Kafka: compaction keeps the last record of each key, so a
-            // compacted topic refuses records without one.
-            if compacted && record_keys::has_keyless_record(&records[pos..pos + h.size], &h)? {
-                return Err(batch::BatchError::Invalid(format!(
-                    "compacted topic `{topic}` cannot accept a record without a key (partition {partition})"
-                ))
-                .into());
-            }
+            check_records(&records[pos..pos + h.size], &h, &record_rules)?;
             let producer = ProducerBatchHeader::from_header(&h)?;
             batches.push(PendingBatch {
                 bytes: records.slice(pos..pos + h.size),

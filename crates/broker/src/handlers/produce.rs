@@ -5,9 +5,13 @@
 use std::sync::Arc;
 
 use futures::future::{join_all, BoxFuture, FutureExt};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use sluice_protocol::batch::BatchError;
 use sluice_protocol::ErrorCode;
+use sluice_storage::StorageError;
 
 use sluice_tenancy::acl::{Operation, ResourceType};
 
@@ -117,6 +121,7 @@ pub async fn handle(
                                 .with_error_code(code)
                                 .with_error_message(message)
                                 .with_base_offset(-1)
+                                .with_record_errors(record_errors(&e, meta.api_version))
                         }
                     }
                 }
@@ -160,6 +165,23 @@ pub async fn handle(
         }
         .boxed(),
     )
+}
+
+/// Each record a batch was refused for (KIP-467, Produce v8+), so that a
+/// client fails only those records with the error and the rest of the
+/// batch with a note that they were refused alongside.
+fn record_errors(e: &StorageError, api_version: i16) -> Vec<BatchIndexAndErrorMessage> {
+    match e {
+        StorageError::InvalidRecord(BatchError::Records(records)) if api_version >= 8 => records
+            .iter()
+            .map(|r| {
+                BatchIndexAndErrorMessage::default()
+                    .with_batch_index(r.index)
+                    .with_batch_index_error_message(Some(text(r.message.clone())))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The rules of the Produce request itself, before the topic's batch rules

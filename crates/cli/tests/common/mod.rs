@@ -361,11 +361,23 @@ impl RawClient {
     }
 }
 
-/// Builds a record batch (magic 2) with `n` records "v0".."vN".
+/// Builds a record batch (magic 2) with `n` records "v0".."vN", without
+/// keys, stamped now.
 pub fn record_batch(n: usize, compression: kafka_protocol::records::Compression) -> Bytes {
+    stamped_batch(&vec![(None, now_ms()); n], compression)
+}
+
+/// Builds a record batch (magic 2) of records "v0", "v1", ... with these
+/// keys and timestamps.
+pub fn stamped_batch(
+    records: &[(Option<&str>, i64)],
+    compression: kafka_protocol::records::Compression,
+) -> Bytes {
     use kafka_protocol::records::*;
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
+    let records: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (key, timestamp))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -375,8 +387,8 @@ pub fn record_batch(n: usize, compression: kafka_protocol::records::Compression)
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: i as i32,
-            timestamp: now_ms(),
-            key: None,
+            timestamp: *timestamp,
+            key: key.map(|k| Bytes::from(k.to_string())),
             value: Some(Bytes::from(format!("v{i}"))),
             headers: Default::default(),
         })
