@@ -201,6 +201,40 @@ fn epochs_fence_stale_requests_and_end_where_the_next_began() {
     assert_eq!(epoch_end(&mut c, t, 0, e4, e4), (0, e4, 9));
 }
 
+#[test]
+fn a_full_fetch_response_still_fences_the_partitions_it_cannot_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Broker::start(&dir.path().join("data"), &[]);
+    let mut c = RawClient::connect(&b.bootstrap());
+    let t = "two";
+    c.create_topic(t, 2, &[]);
+    let stale = leader_epoch(&mut c, t);
+    let mut c = restart(&mut b);
+    produce(&mut c, t, 3);
+    let current = leader_epoch(&mut c, t);
+    // One byte of budget: partition 0's batch fills the response, and
+    // partition 1, expecting the old epoch, is answered without a read.
+    let partition = |p: i32, epoch: i32| {
+        fetch_request::FetchPartition::default()
+            .with_partition(p)
+            .with_current_leader_epoch(epoch)
+            .with_partition_max_bytes(1 << 20)
+    };
+    let req = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(1)
+        .with_topics(vec![fetch_request::FetchTopic::default()
+            .with_topic(name(t))
+            .with_partitions(vec![partition(0, current), partition(1, stale)])]);
+    let ResponseKind::Fetch(r) = c.request(ApiKey::Fetch, 12, RequestKind::Fetch(req)) else {
+        panic!("wrong response kind")
+    };
+    let p = &r.responses[0].partitions;
+    assert_eq!(p[0].error_code, 0);
+    assert!(p[0].records.as_ref().is_some_and(|r| !r.is_empty()));
+    assert_eq!(p[1].error_code, FENCED_LEADER_EPOCH);
+}
+
 /// Polls `c` until it has consumed up to offset `until` (exclusive),
 /// appending each record's offset and value to `got`.
 fn consume_until(c: &BaseConsumer, until: i64, got: &mut Vec<(i64, Bytes)>) {

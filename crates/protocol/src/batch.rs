@@ -91,9 +91,21 @@ pub enum BatchError {
     Invalid(String),
     #[error("record batch of {size} bytes exceeds max.message.bytes={limit}")]
     TooLarge { size: usize, limit: usize },
-    /// Records that break the topic's rules (KIP-467), in batch order.
+    /// Records that break the topic's rules (KIP-467).
     #[error("{}", records_message(.0))]
-    Records(Vec<RecordError>),
+    Records(RefusedRecords),
+}
+
+/// The records a produced batch was refused for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusedRecords {
+    /// The first of them, in batch order (at most
+    /// `record_checks::MAX_LISTED_RECORDS`).
+    pub listed: Vec<RecordError>,
+    /// How many there are in all.
+    pub total: usize,
+    /// Whether any was refused for its timestamp.
+    pub timestamps: bool,
 }
 
 /// One record a produced batch was refused for.
@@ -114,15 +126,16 @@ pub enum RecordFault {
     Timestamp,
 }
 
-fn records_message(records: &[RecordError]) -> String {
-    let Some(first) = records.first() else {
+fn records_message(r: &RefusedRecords) -> String {
+    let Some(first) = r.listed.first() else {
         return "the batch has invalid records".into();
     };
     let mut m = format!("record {} of the batch: {}", first.index, first.message);
-    if records.len() > 1 {
+    if r.total > 1 {
         m.push_str(&format!(
-            " (and {} more records; each is listed in the response's record errors)",
-            records.len() - 1
+            " (and {} more records; the response's record errors list the first {})",
+            r.total - 1,
+            r.listed.len()
         ));
     }
     m
@@ -138,9 +151,7 @@ impl BatchError {
             BatchError::TooLarge { .. } => E::MessageTooLarge,
             // Kafka answers INVALID_TIMESTAMP if any record's timestamp
             // is to blame.
-            BatchError::Records(r) if r.iter().any(|e| e.fault == RecordFault::Timestamp) => {
-                E::InvalidTimestamp
-            }
+            BatchError::Records(r) if r.timestamps => E::InvalidTimestamp,
             BatchError::Records(_) => E::InvalidRecord,
         }
     }
@@ -332,10 +343,25 @@ pub(crate) mod tests {
     /// One batch (magic 2) of records with these keys; record `i` is
     /// stamped 1000 + i and holds "value-i".
     pub(crate) fn encode_keyed(keys: &[Option<&str>], compression: Compression) -> BytesMut {
-        let records: Vec<Record> = keys
+        let stamped: Vec<_> = keys
             .iter()
             .enumerate()
-            .map(|(i, key)| Record {
+            .map(|(i, k)| (*k, 1_000 + i as i64))
+            .collect();
+        encode_records(&stamped, compression)
+    }
+
+    /// One uncompressed batch of keyed records with these timestamps.
+    pub(crate) fn encode_stamped(timestamps: &[i64]) -> BytesMut {
+        let stamped: Vec<_> = timestamps.iter().map(|&t| (Some("k"), t)).collect();
+        encode_records(&stamped, Compression::None)
+    }
+
+    fn encode_records(records: &[(Option<&str>, i64)], compression: Compression) -> BytesMut {
+        let records: Vec<Record> = records
+            .iter()
+            .enumerate()
+            .map(|(i, (key, timestamp))| Record {
                 transactional: false,
                 control: false,
                 delete_horizon: false,
@@ -345,7 +371,7 @@ pub(crate) mod tests {
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
                 sequence: i as i32,
-                timestamp: 1_000 + i as i64,
+                timestamp: *timestamp,
                 key: key.map(|k| bytes::Bytes::from(k.to_string())),
                 value: Some(bytes::Bytes::from(format!("value-{i}"))),
                 headers: Default::default(),

@@ -11,7 +11,9 @@
 
 use std::io::{self, Read};
 
-use crate::batch::{BatchError, BatchHeader, BatchRules, RecordError, RecordFault, HEADER_LEN};
+use crate::batch::{
+    BatchError, BatchHeader, BatchRules, RecordError, RecordFault, RefusedRecords, HEADER_LEN,
+};
 use crate::codec::{decompressing, MAX_RECORDS_BYTES};
 
 /// What a batch's records are checked against.
@@ -25,33 +27,44 @@ pub struct RecordRules {
 }
 
 impl RecordRules {
-    /// The rules of a topic at the broker's time `now_ms`.
+    /// The rules of a topic at the broker's time `now_ms`. A
+    /// `message.timestamp.before.max.ms` of `i64::MAX` (the default) sets
+    /// no lower bound at all.
     pub fn new(batch: &BatchRules, require_key: bool, now_ms: i64) -> RecordRules {
+        let earliest = if batch.max_before_ms == i64::MAX {
+            i64::MIN
+        } else {
+            now_ms.saturating_sub(batch.max_before_ms)
+        };
         RecordRules {
             require_key,
-            timestamps: (!batch.log_append_time).then(|| {
-                (
-                    now_ms.saturating_sub(batch.max_before_ms),
-                    now_ms.saturating_add(batch.max_after_ms),
-                )
-            }),
+            timestamps: (!batch.log_append_time)
+                .then(|| (earliest, now_ms.saturating_add(batch.max_after_ms))),
         }
     }
 
     /// Whether the batch's records must be read because its header cannot
     /// vouch for them: the header's max timestamp bounds every record's
-    /// from above, but only the records tell how early they are (unless
-    /// no timestamp is too early: the default).
+    /// from above (the header is trusted when nothing else needs the
+    /// records read), but only the records tell how early they are.
     pub fn need_records(&self, h: &BatchHeader) -> bool {
         self.require_key
             || self
                 .timestamps
-                .is_some_and(|(earliest, latest)| h.max_timestamp > latest || earliest > 0)
+                .is_some_and(|(earliest, latest)| h.max_timestamp > latest || earliest > i64::MIN)
     }
 }
 
+/// At most this many refused records are listed in a response, each with
+/// its message; the rest are counted. A batch of 64 MiB may hold millions
+/// of five-byte records, and the list must not cost the broker more than
+/// the batch did.
+pub const MAX_LISTED_RECORDS: usize = 100;
+
 /// Checks each record of `batch` (whose header `h` was validated) against
-/// `rules`; refuses the batch with every record that breaks one.
+/// `rules`; refuses the batch with the records that break one. When the
+/// records are read on a CreateTime topic, the header's max timestamp must
+/// not be below theirs: the upper bound is checked on it alone otherwise.
 pub fn check_records(batch: &[u8], h: &BatchHeader, rules: &RecordRules) -> Result<(), BatchError> {
     if !rules.need_records(h) {
         return Ok(());
@@ -61,19 +74,31 @@ pub fn check_records(batch: &[u8], h: &BatchHeader, rules: &RecordRules) -> Resu
         .ok_or_else(|| BatchError::Truncated(format!("batch of {} bytes", batch.len())))?;
     let records = decompressing(h.compression(), payload)?;
     let mut records = records.take(MAX_RECORDS_BYTES);
-    let mut refused = Vec::new();
+    let mut refused = RefusedRecords::default();
+    let mut max_timestamp = i64::MIN;
     let read = read_records(&mut records, h, |index, timestamp, keyless| {
+        max_timestamp = max_timestamp.max(timestamp);
         if let Some((fault, message)) = broken_rule(rules, timestamp, keyless) {
-            refused.push(RecordError {
-                index,
-                fault,
-                message,
-            });
+            refused.total += 1;
+            refused.timestamps |= fault == RecordFault::Timestamp;
+            if refused.listed.len() < MAX_LISTED_RECORDS {
+                refused.listed.push(RecordError {
+                    index,
+                    fault,
+                    message,
+                });
+            }
         }
     });
     match read {
-        Ok(()) if refused.is_empty() => Ok(()),
-        Ok(()) => Err(BatchError::Records(refused)),
+        Ok(()) if refused.total > 0 => Err(BatchError::Records(refused)),
+        Ok(()) if rules.timestamps.is_some() && max_timestamp > h.max_timestamp => {
+            Err(BatchError::Invalid(format!(
+                "the batch header's maxTimestamp {} is earlier than its records' largest timestamp {max_timestamp}",
+                h.max_timestamp
+            )))
+        }
+        Ok(()) => Ok(()),
         Err(_) if records.limit() == 0 => Err(BatchError::Invalid(format!(
             "the batch's records decompress to more than {} MiB",
             MAX_RECORDS_BYTES >> 20
@@ -95,7 +120,8 @@ fn broken_rule(
         ));
     }
     let (earliest, latest) = rules.timestamps?;
-    if timestamp < 0 {
+    // -1 is "no timestamp" (Kafka's NO_TIMESTAMP), never checked.
+    if timestamp == -1 {
         None
     } else if timestamp < earliest {
         Some((
@@ -180,7 +206,7 @@ mod tests {
     fn refused(b: &[u8], rules: &RecordRules) -> Vec<i32> {
         match check(b, rules) {
             Ok(()) => vec![],
-            Err(BatchError::Records(r)) => r.iter().map(|e| e.index).collect(),
+            Err(BatchError::Records(r)) => r.listed.iter().map(|e| e.index).collect(),
             Err(e) => panic!("{e}"),
         }
     }
@@ -197,7 +223,7 @@ mod tests {
             let Err(BatchError::Records(r)) = check(&some, &KEYS) else {
                 panic!()
             };
-            assert!(r[0].message.contains("no key"), "{}", r[0].message);
+            assert!(r.listed[0].message.contains("no key"), "{r:?}");
         }
     }
 
@@ -216,8 +242,9 @@ mod tests {
             let Err(BatchError::Records(r)) = check(&b, &rules(1001, 1003)) else {
                 panic!()
             };
-            assert!(r[0].message.contains("before.max.ms"), "{}", r[0].message);
-            assert!(r[1].message.contains("after.max.ms"), "{}", r[1].message);
+            assert!(r.listed[0].message.contains("before.max.ms"), "{r:?}");
+            assert!(r.listed[1].message.contains("after.max.ms"), "{r:?}");
+            assert!(r.timestamps && r.total == 2);
         }
         // Keys and timestamps at once: a record is reported once.
         let b = batch(&[None, Some("b")], Compression::None);
@@ -229,6 +256,49 @@ mod tests {
     }
 
     #[test]
+    fn only_the_first_refused_records_are_listed_and_all_are_counted() {
+        let b = batch(&vec![None; 150], Compression::Zstd);
+        let Err(BatchError::Records(r)) = check(&b, &KEYS) else {
+            panic!()
+        };
+        assert_eq!((r.listed.len(), r.total), (MAX_LISTED_RECORDS, 150));
+        assert_eq!(r.listed.last().map(|e| e.index), Some(99));
+        let message = BatchError::Records(r).to_string();
+        assert!(message.contains("149 more"), "{message}");
+    }
+
+    #[test]
+    fn only_the_missing_timestamp_escapes_the_bounds() {
+        use crate::batch::tests::encode_stamped;
+        let rules = RecordRules {
+            require_key: false,
+            timestamps: Some((0, 5_000)),
+        };
+        let b = encode_stamped(&[1_000, -1, -2, 2_000]);
+        assert_eq!(refused(&b, &rules), vec![2]);
+    }
+
+    #[test]
+    fn a_header_max_timestamp_below_the_records_is_refused_once_they_are_read() {
+        let stamps = RecordRules {
+            require_key: true,
+            timestamps: Some((i64::MIN, i64::MAX)),
+        };
+        // maxTimestamp sits at byte 35 of the header; the records hold
+        // 1000 and 1001.
+        let mut b = batch(&[Some("a"), Some("b")], Compression::None);
+        b[35..43].copy_from_slice(&1_000i64.to_be_bytes());
+        assert!(
+            matches!(check(&b, &stamps), Err(BatchError::Invalid(m)) if m.contains("maxTimestamp 1000")),
+        );
+        // A LogAppendTime topic stamps the batch itself.
+        assert_eq!(check(&b, &KEYS), Ok(()));
+        // Above the records (librdkafka starts its max at 0): accepted.
+        b[35..43].copy_from_slice(&1_500i64.to_be_bytes());
+        assert_eq!(check(&b, &stamps), Ok(()));
+    }
+
+    #[test]
     fn records_are_read_only_when_the_header_cannot_vouch_for_them() {
         let b = batch(&[None, None], Compression::None);
         let h = parse_header(&b).unwrap();
@@ -236,10 +306,17 @@ mod tests {
             require_key: false,
             timestamps: Some((earliest, latest)),
         };
-        // The default: no timestamp too early, the max within bounds.
+        // The default: no lower bound, the max within the upper one.
         assert!(!rules(i64::MIN, 2000).need_records(&h));
         assert!(rules(i64::MIN, 1000).need_records(&h));
-        assert!(rules(1, 2000).need_records(&h));
+        assert!(rules(-5, 2000).need_records(&h));
+        let defaults = BatchRules {
+            max_message_bytes: 1 << 20,
+            log_append_time: false,
+            max_before_ms: i64::MAX,
+            max_after_ms: 3_600_000,
+        };
+        assert!(!RecordRules::new(&defaults, false, 2_000).need_records(&h));
         assert!(KEYS.need_records(&h));
     }
 

@@ -536,7 +536,14 @@ impl Storage {
         let mut batches = Vec::with_capacity(headers.len());
         let mut pos = 0;
         for h in headers {
-            check_records(&records[pos..pos + h.size], &h, &record_rules)?;
+            if record_rules.need_records(&h) {
+                // Reading the records may mean decompressing 64 MiB: CPU
+                // work, kept off the async workers.
+                let batch = records.slice(pos..pos + h.size);
+                tokio::task::spawn_blocking(move || check_records(&batch, &h, &record_rules))
+                    .await
+                    .map_err(|e| StorageError::Background(e.to_string()))??;
+            }
             let producer = ProducerBatchHeader::from_header(&h)?;
             batches.push(PendingBatch {
                 bytes: records.slice(pos..pos + h.size),

@@ -163,8 +163,8 @@ async fn read_once(
             let result = if budget == 0 && total > 0 {
                 // The response is full (for good: the budget only shrinks):
                 // offsets only, and no more reads.
-                ctx.storage
-                    .partition(&t.topic, p.partition)
+                check_leader_epoch(ctx, &t.topic, p.partition, p.current_leader_epoch)
+                    .and_then(|()| ctx.storage.partition(&t.topic, p.partition))
                     .map(|log| spent_read(log.offsets()))
             } else {
                 reads

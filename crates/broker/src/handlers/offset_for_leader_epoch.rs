@@ -23,20 +23,13 @@ pub async fn handle(
     req: OffsetForLeaderEpochRequest,
     meta: RequestMeta,
 ) -> OffsetForLeaderEpochResponse {
-    // A replica id names a follower broker, which needs CLUSTER_ACTION, as
-    // in Kafka; consumers send -1 (or -2, the default before v3).
-    let from_follower = req.replica_id.0 >= 0;
-    let follower_refused =
-        from_follower && authorize_cluster(ctx, session, Operation::ClusterAction).is_err();
+    // As in Kafka, whatever the replica id: CLUSTER_ACTION (brokers)
+    // answers every topic, DESCRIBE on a topic answers that one.
+    let cluster = authorize_cluster(ctx, session, Operation::ClusterAction).is_ok();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
-        let refused = if follower_refused {
-            Some(ErrorCode::ClusterAuthorizationFailed)
-        } else if !can_describe_topic(ctx, session, &t.topic) {
-            Some(ErrorCode::TopicAuthorizationFailed)
-        } else {
-            None
-        };
+        let refused = (!cluster && !can_describe_topic(ctx, session, &t.topic))
+            .then_some(ErrorCode::TopicAuthorizationFailed);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let r = EpochEndOffset::default().with_partition(p.partition);

@@ -172,7 +172,8 @@ pub async fn handle(
 /// batch with a note that they were refused alongside.
 fn record_errors(e: &StorageError, api_version: i16) -> Vec<BatchIndexAndErrorMessage> {
     match e {
-        StorageError::InvalidRecord(BatchError::Records(records)) if api_version >= 8 => records
+        StorageError::InvalidRecord(BatchError::Records(refused)) if api_version >= 8 => refused
+            .listed
             .iter()
             .map(|r| {
                 BatchIndexAndErrorMessage::default()

@@ -543,7 +543,19 @@ impl Catalog for SqlCatalog {
         .bind(only)
         .execute(&mut *tx)
         .await?;
-        // Each new epoch begins at the offset the partition is taken over at.
+        // Each new epoch begins at the offset the partition is taken over
+        // at. Epochs that began there too led no records: they go, as
+        // Kafka's epoch cache drops them, so that restarts of an idle
+        // broker do not pile up rows.
+        sqlx::query(
+            "DELETE FROM leader_epochs WHERE topic_id = $1 AND ($2 = -1 OR partition_id = $2) \
+             AND start_offset >= (SELECT p.next_offset FROM partitions p \
+             WHERE p.topic_id = leader_epochs.topic_id AND p.partition_id = leader_epochs.partition_id)",
+        )
+        .bind(topic_id)
+        .bind(only)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO leader_epochs (topic_id, partition_id, leader_epoch, start_offset) \
              SELECT topic_id, partition_id, leader_epoch, next_offset FROM partitions \
