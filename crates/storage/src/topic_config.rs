@@ -196,6 +196,39 @@ pub fn definition(name: &str) -> Option<&'static ConfigDef> {
 }
 
 /// Checks one config value, returning the value as it is stored.
+/// The broker config a topic config takes its default from, as Kafka
+/// names it (the most precise of its synonyms): DescribeConfigs lists it
+/// among the topic config's synonyms. Sluice's broker defaults are fixed,
+/// so its value is the topic config's default.
+pub fn broker_synonym(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "cleanup.policy" => "log.cleanup.policy",
+        "compression.type" => "compression.type",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "file.delete.delay.ms" => "log.segment.delete.delay.ms",
+        "flush.messages" => "log.flush.interval.messages",
+        "flush.ms" => "log.flush.interval.ms",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "max.message.bytes" => "message.max.bytes",
+        "message.timestamp.after.max.ms" => "log.message.timestamp.after.max.ms",
+        "message.timestamp.before.max.ms" => "log.message.timestamp.before.max.ms",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
+        "min.insync.replicas" => "min.insync.replicas",
+        "preallocate" => "log.preallocate",
+        "retention.bytes" => "log.retention.bytes",
+        "retention.ms" => "log.retention.ms",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.index.bytes" => "log.index.size.max.bytes",
+        "segment.jitter.ms" => "log.roll.jitter.ms",
+        "segment.ms" => "log.roll.ms",
+        "unclean.leader.election.enable" => "unclean.leader.election.enable",
+        _ => return None,
+    })
+}
+
 pub fn validate(name: &str, value: &str) -> Result<String> {
     let d = definition(name)
         .ok_or_else(|| StorageError::InvalidConfig(format!("unknown topic config `{name}`")))?;
@@ -355,6 +388,13 @@ impl TopicConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_topic_config_has_a_broker_synonym() {
+        for d in TOPIC_CONFIGS {
+            assert!(broker_synonym(d.name).is_some(), "{}", d.name);
+        }
+    }
 
     #[test]
     fn validates_and_defaults() {

@@ -316,6 +316,13 @@ def main(c: Check):
     c.true("cleanup.policy is reported", "cleanup.policy" in entries, f"got {sorted(entries)}")
     c.eq("cleanup.policy", entries["cleanup.policy"].value, "delete")
 
+    def synonyms(entry):
+        return [(name, ConfigSource(s.source), s.value) for name, s in entry.synonyms.items()]
+
+    c.eq("retention.ms synonyms (the broker default it takes)",
+         synonyms(entries["retention.ms"]),
+         [("log.retention.ms", ConfigSource.DEFAULT_CONFIG, DEFAULT_RETENTION_MS)])
+
     c.step("IncrementalAlterConfigs SET retention.ms=3600000")
     inc = ConfigResource(ResourceType.TOPIC, main_topic, incremental_configs=[
         ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
@@ -326,6 +333,9 @@ def main(c: Check):
     c.eq("retention.ms after SET", e.value, "3600000")
     c.eq("retention.ms source after SET", ConfigSource(e.source), ConfigSource.DYNAMIC_TOPIC_CONFIG)
     c.eq("retention.ms is_default after SET", e.is_default, False)
+    c.eq("retention.ms synonyms after SET (the topic's value first)", synonyms(e),
+         [("retention.ms", ConfigSource.DYNAMIC_TOPIC_CONFIG, "3600000"),
+          ("log.retention.ms", ConfigSource.DEFAULT_CONFIG, DEFAULT_RETENTION_MS)])
 
     c.step("IncrementalAlterConfigs errors")
     bad_value = ConfigResource(ResourceType.TOPIC, main_topic, incremental_configs=[

@@ -15,7 +15,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::ErrorCode;
-use sluice_storage::topic_config::{definition, Kind, TopicConfig, TOPIC_CONFIGS};
+use sluice_storage::topic_config::{
+    broker_synonym, definition, ConfigDef, Kind, TopicConfig, TOPIC_CONFIGS,
+};
 use sluice_storage::StorageError;
 
 use sluice_tenancy::acl::{Operation, ResourceType};
@@ -93,10 +95,7 @@ pub fn describe(
                                     .with_config_source(source)
                                     .with_config_type(config_type(d.kind));
                                 if req.include_synonyms {
-                                    entry = entry.with_synonyms(vec![DescribeConfigsSynonym::default()
-                                        .with_name(text(d.name))
-                                        .with_value(Some(text(value)))
-                                        .with_source(source)]);
+                                    entry = entry.with_synonyms(synonyms(d, value, explicit));
                                 }
                                 if req.include_documentation {
                                     entry = entry.with_documentation(Some(text(d.doc)));
@@ -143,6 +142,26 @@ pub fn describe(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// A topic config's synonyms, most precedent first, as Kafka lists them:
+/// the topic's own value if it sets one, then the broker config it would
+/// otherwise take, at its default.
+fn synonyms(d: &ConfigDef, value: String, explicit: bool) -> Vec<DescribeConfigsSynonym> {
+    let synonym = |name: &str, value: String, source| {
+        DescribeConfigsSynonym::default()
+            .with_name(text(name))
+            .with_value(Some(text(value)))
+            .with_source(source)
+    };
+    let mut list = Vec::with_capacity(2);
+    if explicit {
+        list.push(synonym(d.name, value, SOURCE_TOPIC));
+    }
+    if let Some(broker) = broker_synonym(d.name) {
+        list.push(synonym(broker, d.default.to_string(), SOURCE_DEFAULT));
+    }
+    list
 }
 
 /// The broker configs clients commonly read, as Kafka names them.
