@@ -397,7 +397,8 @@ pub trait Catalog: Send + Sync + 'static {
     async fn set_cleaned_offset(&self, topic_id: i64, partition: i32, offset: i64) -> Result<()>;
 
     /// Moves a partition's log start forward (retention) and removes the
-    /// chunks wholly below it, if `leader_epoch` still leads it.
+    /// chunks wholly below it, and the starts of epochs that ended before
+    /// it, if `leader_epoch` still leads it.
     async fn advance_log_start(
         &self,
         topic_id: i64,

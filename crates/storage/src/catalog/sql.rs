@@ -899,6 +899,19 @@ impl Catalog for SqlCatalog {
         .bind(log_start)
         .execute(&mut *tx)
         .await?;
+        // Epochs that ended before the log start answer nothing any more:
+        // keep the one the log start falls in, and those after it, as
+        // Kafka's epoch cache is truncated from the start.
+        sqlx::query(
+            "DELETE FROM leader_epochs WHERE topic_id = $1 AND partition_id = $2 AND leader_epoch < \
+             (SELECT MAX(e.leader_epoch) FROM leader_epochs e \
+              WHERE e.topic_id = $1 AND e.partition_id = $2 AND e.start_offset <= $3)",
+        )
+        .bind(topic_id)
+        .bind(partition as i64)
+        .bind(log_start)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
