@@ -1,7 +1,8 @@
 //! Record batch (magic 2) headers: parsed and checked without decompressing.
 //!
 //! The produce path validates each batch here (length, magic, CRC32C,
-//! record count, offset deltas, size and timestamps), and the leader later
+//! record count, offset deltas and size; the checks that need the records,
+//! keys and timestamps, are in `record_checks`), and the leader later
 //! rewrites `baseOffset` and `partitionLeaderEpoch`, neither of which the
 //! CRC covers. Only LogAppendTime changes a CRC-covered field.
 

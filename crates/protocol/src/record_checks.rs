@@ -1,8 +1,9 @@
 //! The checks of a produced batch that need its records, not only its
 //! header: a key on every record of a compacted topic (compaction keeps the
 //! last record of each key), and each record's timestamp against the
-//! topic's bounds. As in Kafka (KIP-467), every record that breaks a rule
-//! is reported by its index in the batch, and the batch is refused whole.
+//! topic's bounds. As in Kafka (KIP-467), the records that break a rule
+//! are reported by their index in the batch (the first
+//! [`MAX_LISTED_RECORDS`] of them), and the batch is refused whole.
 //!
 //! The records are read as a stream, decompressed as they go, and only up
 //! to each record's key length: memory stays small whatever a batch claims
